@@ -1,0 +1,1 @@
+"""The five seed systems (S0–S4), assembled from the library layers."""
