@@ -161,6 +161,16 @@ class ArrayGeometry:
         check_positive(self.wavelength, "wavelength")
         object.__setattr__(self, "positions", pos)
         object.__setattr__(self, "wavelength", float(self.wavelength))
+        # exact float64 copy: float64 computations (bounds, reference checks) must not inherit
+        # the rounding of a float32 ``positions`` (e.g. ula(..., wavelength=0.0107))
+        object.__setattr__(self, "_positions64", pos.to(torch.float64))
+
+    @classmethod
+    def _from_float64(cls, pos64: torch.Tensor, wavelength: float, name: str) -> ArrayGeometry:
+        """Store ``positions`` in the default dtype but keep the exact float64 values."""
+        geom = cls(pos64.to(torch.get_default_dtype()), wavelength, name)
+        object.__setattr__(geom, "_positions64", pos64.to(torch.float64))
+        return geom
 
     # -- constructors -------------------------------------------------------------------
     @classmethod
@@ -186,11 +196,16 @@ class ArrayGeometry:
 
     def to(self, dtype: torch.dtype | None = None, device=None) -> ArrayGeometry:
         """A copy whose positions have the given dtype/device."""
-        return ArrayGeometry(self.positions.to(dtype=dtype, device=device), self.wavelength, self.name)
+        src = self._positions64 if dtype == torch.float64 else self.positions
+        geom = ArrayGeometry(src.to(dtype=dtype, device=device), self.wavelength, self.name)
+        object.__setattr__(geom, "_positions64", self._positions64.to(device=device))
+        return geom
 
     def positions_like(self, ref: torch.Tensor) -> torch.Tensor:
         """Positions in ``ref``'s real dtype and on its device (the dtype/device rule)."""
         dtype = ref.real.dtype if ref.is_complex() else (ref.dtype if ref.is_floating_point() else None)
+        if dtype == torch.float64:
+            return self._positions64.to(device=ref.device)
         return self.positions.to(dtype=dtype or self.positions.dtype, device=ref.device)
 
     # -- responses ----------------------------------------------------------------------
@@ -216,7 +231,7 @@ class ArrayGeometry:
         if plane not in ("azimuth", "elevation"):
             raise ValueError(f"plane must be 'azimuth' or 'elevation', got {plane!r}")
         dtype = torch.float64
-        pos = self.positions.to(dtype)
+        pos = self._positions64
         a0 = steering_matrix(pos, torch.tensor([azimuth], dtype=dtype), torch.tensor([elevation], dtype=dtype),
                              self.wavelength)[:, 0]
         f = a0.conj() / self.num_elements
@@ -259,8 +274,8 @@ def ula(num_elements: int, spacing: float = 0.5, wavelength: float = 1.0, center
     y = torch.arange(m, dtype=torch.float64) * spacing * wavelength
     if centered:
         y = y - y.mean()
-    pos = torch.stack([torch.zeros_like(y), y, torch.zeros_like(y)], dim=-1).to(torch.get_default_dtype())
-    return ArrayGeometry(pos, wavelength, name or f"ULA{m}")
+    pos = torch.stack([torch.zeros_like(y), y, torch.zeros_like(y)], dim=-1)
+    return ArrayGeometry._from_float64(pos, wavelength, name or f"ULA{m}")
 
 
 def ura(num_y: int, num_z: int, spacing_y: float = 0.5, spacing_z: float | None = None,
@@ -280,5 +295,5 @@ def ura(num_y: int, num_z: int, spacing_y: float = 0.5, spacing_z: float | None 
     y, z = yy.reshape(-1), zz.reshape(-1)
     if centered:
         y, z = y - y.mean(), z - z.mean()
-    pos = torch.stack([torch.zeros_like(y), y, z], dim=-1).to(torch.get_default_dtype())
-    return ArrayGeometry(pos, wavelength, name or f"URA{my}x{mz}")
+    pos = torch.stack([torch.zeros_like(y), y, z], dim=-1)
+    return ArrayGeometry._from_float64(pos, wavelength, name or f"URA{my}x{mz}")

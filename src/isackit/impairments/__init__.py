@@ -1,5 +1,56 @@
-"""Composable, differentiable, learnable hardware impairments (layer 2)."""
+"""Composable, differentiable, learnable hardware impairments (layer 2).
 
+Response maps (A ↦ …): :class:`GainPhaseError`, :class:`MutualCoupling`, the angle- and
+subcarrier-dependent :class:`SmoothPhaseError` / :class:`TabulatedPhaseError`; geometry
+perturbations: :class:`ElementDisplacement`; frequency-domain: :class:`TimingOffset`.
+Random gain-phase laws with closed-form moments live in :mod:`.distributions`; named presets
+in :mod:`.presets`.
+"""
+
+from .angle_phase import AngleDependentPhaseError, SmoothPhaseError, TabulatedPhaseError, hermite_weights
 from .base import ArrayModel, Impairment
+from .coupling import SEED004_COUPLING, MutualCoupling, seed004_coefficients, toeplitz_coupling_matrix
+from .displacement import ElementDisplacement
+from .distributions import (
+    GainDistribution,
+    GainPhaseDistribution,
+    GaussianPhase,
+    LogNormalGain,
+    PhaseDistribution,
+    RicianGain,
+    UniformGain,
+    UniformPhase,
+    VonMisesPhase,
+)
+from .gain_phase import GainPhaseError
+from .presets import PRESETS, list_presets, make_chain, make_impairment
+from .timing import TimingOffset
 
-__all__ = ["ArrayModel", "Impairment"]
+__all__ = [
+    "ArrayModel",
+    "Impairment",
+    "GainPhaseError",
+    "ElementDisplacement",
+    "MutualCoupling",
+    "toeplitz_coupling_matrix",
+    "seed004_coefficients",
+    "SEED004_COUPLING",
+    "AngleDependentPhaseError",
+    "SmoothPhaseError",
+    "TabulatedPhaseError",
+    "hermite_weights",
+    "TimingOffset",
+    "GainDistribution",
+    "PhaseDistribution",
+    "GainPhaseDistribution",
+    "RicianGain",
+    "LogNormalGain",
+    "UniformGain",
+    "VonMisesPhase",
+    "GaussianPhase",
+    "UniformPhase",
+    "PRESETS",
+    "list_presets",
+    "make_chain",
+    "make_impairment",
+]
