@@ -1,0 +1,233 @@
+r"""Search grids and the steering dictionaries built on them.
+
+A :class:`SearchGrid` is a frozen, validated 1-D grid given by a range and a step
+(radians for angles, seconds for delays), e.g. 0.01° over [-90°, 90°]::
+
+    grid = SearchGrid.degrees(-90.0, 90.0, 0.01)       # 18 001 points
+    A = grid.steering(model, like=R)                    # (M, G) dictionary, R's dtype/device
+
+Several grids combine into a product grid (azimuth × elevation for a URA, angle × delay
+for OFDM CSI); the separable estimators keep the factors apart and never form the product
+dictionary unless asked (:func:`kron_dictionary`).
+
+Dictionaries are cached on the grid object, keyed by the model's identity, the versions of
+its parameters and buffers (an optimiser step bumps them), dtype and device, so repeated
+calls of an estimator do not rebuild them.  When autograd is enabled and the model has
+``requires_grad`` parameters (calibration, system S0) nothing is cached: the dictionary is
+rebuilt, and differentiable, on every call (the estimators run under ``torch.no_grad`` and
+do use the cache).
+
+Conventions: ``shared/design/conventions.md`` (radians; steering a(u)_m = exp(+j2π p_m·u/λ);
+delay response b(τ)_n = exp(-j 2π n Δf τ)).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from .._checks import check_finite, check_positive
+
+__all__ = [
+    "SearchGrid",
+    "complex_dtype_of",
+    "delay_dictionary",
+    "kron_dictionary",
+    "real_dtype_of",
+    "steering_on",
+    "steering_with_derivatives",
+]
+
+
+def real_dtype_of(x: torch.Tensor) -> torch.dtype:
+    """The real dtype matching ``x`` (float64 for complex128/float64, float32 otherwise)."""
+    if x.dtype in (torch.complex128, torch.float64):
+        return torch.float64
+    return torch.float32
+
+
+def complex_dtype_of(x: torch.Tensor) -> torch.dtype:
+    """The complex dtype matching ``x`` (complex128 for complex128/float64, complex64 otherwise)."""
+    return torch.complex128 if real_dtype_of(x) == torch.float64 else torch.complex64
+
+
+def _model_state_key(model) -> tuple | None:
+    """A hashable key describing a model's current numerical state, or None if not cacheable."""
+    if isinstance(model, torch.nn.Module):
+        tensors = list(model.parameters()) + list(model.buffers())
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return None  # the caller wants a differentiable dictionary: build it afresh
+        geo = getattr(model, "geometry", None)
+        return (id(model), id(geo), tuple((id(t), t._version) for t in tensors))
+    return (id(model),)  # ArrayGeometry is frozen
+
+
+def steering_on(model, azimuth: torch.Tensor, elevation: torch.Tensor | None = None) -> torch.Tensor:
+    """Steering matrix ``(..., M, K)`` of an ``ArrayGeometry`` or ``ArrayModel`` at given angles."""
+    return model.steering(azimuth, elevation)
+
+
+def steering_with_derivatives(model, azimuth: torch.Tensor, elevation: torch.Tensor | None = None):
+    r"""``(A, (dA/dφ, dA/dϑ))`` for an ``ArrayModel`` or an ``ArrayGeometry``, each ``(..., M, K)``.
+
+    Column k of a derivative matrix is the derivative of column k of A w.r.t. the k-th angle.
+    """
+    if hasattr(model, "steering_and_derivatives"):
+        return model.steering_and_derivatives(azimuth, elevation)
+    return model.steering(azimuth, elevation), model.steering_derivatives(azimuth, elevation)
+
+
+@dataclass(frozen=True, eq=False)
+class SearchGrid:
+    r"""A uniform 1-D search grid ``start, start + step, …, ≤ stop`` (both ends included when
+    ``(stop - start)/step`` is an integer).
+
+    Attributes:
+        start, stop: range (radians for angles, seconds for delays).
+        step: spacing (> 0).
+        name: label of the parameter ("azimuth", "elevation", "delay" …).
+
+    Derived: ``size`` G, ``points(dtype, device)`` ``(G,)``.  Grids are built in float64
+    and cast, so float32 grids do not accumulate rounding.
+    """
+
+    start: float
+    stop: float
+    step: float
+    name: str = "azimuth"
+    _cache: dict = field(default_factory=dict, repr=False, compare=False, init=False)
+
+    def __post_init__(self):
+        for n in ("start", "stop", "step"):
+            v = getattr(self, n)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                raise ValueError(f"SearchGrid.{n} must be a finite number, got {v!r}")
+            object.__setattr__(self, n, float(v))
+        check_positive(self.step, "SearchGrid.step")
+        if self.stop < self.start:
+            raise ValueError(f"SearchGrid needs start <= stop, got start={self.start}, stop={self.stop}")
+
+    def __getstate__(self):  # pickling (e.g. to Ray workers) drops the dictionary cache
+        return {"start": self.start, "stop": self.stop, "step": self.step, "name": self.name}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_cache", {})
+
+    @classmethod
+    def degrees(cls, start: float, stop: float, step: float, name: str = "azimuth") -> SearchGrid:
+        """A grid given in degrees (converted once to radians)."""
+        return cls(math.radians(start), math.radians(stop), math.radians(step), name)
+
+    @classmethod
+    def from_size(cls, start: float, stop: float, size: int, name: str = "azimuth") -> SearchGrid:
+        """``size`` evenly spaced points from ``start`` to ``stop`` inclusive."""
+        if isinstance(size, bool) or int(size) < 2:
+            raise ValueError(f"size must be an integer >= 2, got {size!r}")
+        return cls(start, stop, (stop - start) / (int(size) - 1), name)
+
+    @property
+    def size(self) -> int:
+        """G, the number of grid points."""
+        return math.floor((self.stop - self.start) / self.step * (1 + 1e-12) + 1e-9) + 1
+
+    def points(self, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+        """Grid points ``(G,)``."""
+        g = self.start + self.step * torch.arange(self.size, dtype=torch.float64)
+        return g.to(dtype=dtype, device=device)
+
+    def points_like(self, ref: torch.Tensor) -> torch.Tensor:
+        """Grid points in ``ref``'s real dtype and on its device."""
+        return self.points(real_dtype_of(ref), ref.device)
+
+    # -- dictionaries ---------------------------------------------------------------------
+    def memo(self, key, build, anchor=None):
+        """Return ``build()``, cached on this grid under ``key`` (no caching when key is None).
+
+        ``anchor`` (the model whose ``id`` is part of the key) is kept alive with the entry,
+        so that its ``id`` cannot be reused by another object while the entry exists.
+        """
+        if key is None:
+            return build()
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) > 16:
+                self._cache.clear()
+            hit = (build(), anchor)
+            self._cache[key] = hit
+        return hit[0]
+
+    def steering(self, model, like: torch.Tensor, elevation: float | SearchGrid | None = None) -> torch.Tensor:
+        r"""Dictionary ``(M, G)`` of ``model`` (``ArrayGeometry`` or ``ArrayModel``) on this grid.
+
+        Args:
+            model: the array model the estimator assumes.
+            like: a tensor whose dtype/device the dictionary follows.
+            elevation: a fixed elevation (radians) for all points, or None (= 0).
+        """
+        mk = _model_state_key(model)
+        key = None if mk is None else ("steer", mk, elevation, real_dtype_of(like), str(like.device))
+
+        def build():
+            az = self.points_like(like)
+            el = None if elevation is None else torch.full_like(az, float(elevation))
+            return model.steering(az, el).to(complex_dtype_of(like))
+
+        return self.memo(key, build, model)
+
+    def steering_2d(self, model, elevation_grid: SearchGrid, like: torch.Tensor) -> torch.Tensor:
+        r"""Dictionary ``(M, G_az, G_el)`` over azimuth (this grid) × elevation."""
+        mk = _model_state_key(model)
+        key = None if mk is None else ("steer2d", mk, id(elevation_grid), real_dtype_of(like), str(like.device))
+
+        def build():
+            az = self.points_like(like)
+            el = elevation_grid.points_like(like)
+            AZ, EL = torch.meshgrid(az, el, indexing="ij")
+            A = model.steering(AZ.reshape(-1), EL.reshape(-1)).to(complex_dtype_of(like))
+            return A.reshape(A.shape[-2], az.numel(), el.numel())
+
+        return self.memo(key, build, model)
+
+    def delays(self, subcarrier_spacing: float, num_subcarriers: int, like: torch.Tensor) -> torch.Tensor:
+        """Delay dictionary ``(N, G)`` on this (delay) grid; see :func:`delay_dictionary`."""
+        key = ("delay", float(subcarrier_spacing), int(num_subcarriers), real_dtype_of(like), str(like.device))
+        return self.memo(key, lambda: delay_dictionary(self.points_like(like), subcarrier_spacing, num_subcarriers))
+
+
+def delay_dictionary(delays: torch.Tensor, subcarrier_spacing: float, num_subcarriers: int) -> torch.Tensor:
+    r"""Delay responses b(τ)_n = exp(-j 2π n Δf τ), n = 0..N-1, as columns: ``(..., N, G)``.
+
+    Args:
+        delays: ``(..., G)`` seconds (real).
+        subcarrier_spacing: Δf in Hz.
+        num_subcarriers: N.
+
+    Differentiable in ``delays``.
+    """
+    check_positive(subcarrier_spacing, "subcarrier_spacing")
+    if isinstance(num_subcarriers, bool) or int(num_subcarriers) < 1:
+        raise ValueError(f"num_subcarriers must be a positive integer, got {num_subcarriers!r}")
+    check_finite(delays, "delays")
+    n = torch.arange(int(num_subcarriers), dtype=delays.dtype, device=delays.device)
+    phase = -2.0 * math.pi * subcarrier_spacing * n[:, None] * delays[..., None, :]
+    return torch.polar(torch.ones_like(phase), phase)
+
+
+def kron_dictionary(*factors: torch.Tensor) -> torch.Tensor:
+    r"""Product dictionary of separable factors ``(M_i, G_i)`` → ``(Π M_i, Π G_i)``.
+
+    Row index = row-major over the factors' rows (first factor slowest), column index =
+    row-major over the grids; atom (g_1, g_2) = a_1(g_1) ⊗ a_2(g_2), i.e. ``vec`` of the
+    matrix a_1 a_2^T in row-major order (what ``X.reshape(-1)`` gives for ``X (M_1, M_2)``).
+    Use it for small problems and references; the separable functions avoid forming it.
+    """
+    if not factors:
+        raise ValueError("kron_dictionary needs at least one factor")
+    out = factors[0]
+    for f in factors[1:]:
+        out = torch.einsum("ag,bh->abgh", out, f).reshape(out.shape[0] * f.shape[0], out.shape[1] * f.shape[1])
+    return out
