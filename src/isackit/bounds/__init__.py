@@ -1,0 +1,60 @@
+"""Performance bounds (layer 5): Fisher information, CRBs, PEB, misspecified and average bounds.
+
+* :mod:`.fisher` — generic Slepian–Bangs FIM with autograd Jacobians; CRB by Schur complement.
+* :mod:`.doa` — DOA / single-path CRBs for any (impaired) :class:`~isackit.impairments.ArrayModel`,
+  closed forms and the generic route, tested against each other.
+* :mod:`.position` — PEB through the Jacobian of the scene geometry.
+* :mod:`.average` — CRBs averaged over impairment draws; seed 003's moment-matched model.
+* :mod:`.mismatch` — misspecified CRB (pseudo-true parameter, bias) for a mismatched array model.
+"""
+
+from .average import (
+    average_crb_doa,
+    fisher_random_gain_phase,
+    fisher_real_gaussian_entries,
+    gain_phase_moments,
+)
+from .doa import crb_doa_deterministic, crb_doa_stochastic, crb_single_path, crb_unknown_gains
+from .fisher import (
+    batched_jacobian,
+    crb_from_fim,
+    fisher_deterministic,
+    fisher_gaussian,
+    fisher_stochastic,
+    merge_complex,
+    split_complex,
+)
+from .mismatch import (
+    MisspecifiedBound,
+    mcrb_deterministic,
+    mcrb_doa_deterministic,
+    pseudo_true_parameters,
+)
+from .position import aoa_map, fisher_position, peb, peb_aoa, peb_from_fim
+
+__all__ = [
+    "MisspecifiedBound",
+    "aoa_map",
+    "average_crb_doa",
+    "batched_jacobian",
+    "crb_doa_deterministic",
+    "crb_doa_stochastic",
+    "crb_from_fim",
+    "crb_single_path",
+    "crb_unknown_gains",
+    "fisher_deterministic",
+    "fisher_gaussian",
+    "fisher_position",
+    "fisher_random_gain_phase",
+    "fisher_real_gaussian_entries",
+    "fisher_stochastic",
+    "gain_phase_moments",
+    "mcrb_deterministic",
+    "mcrb_doa_deterministic",
+    "merge_complex",
+    "peb",
+    "peb_aoa",
+    "peb_from_fim",
+    "pseudo_true_parameters",
+    "split_complex",
+]

@@ -1,0 +1,44 @@
+"""The benchmark scripts run (tiny sizes; no timing assertions — speed is measured, never tested)."""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_bench_doa_quick_runs(tmp_path):
+    bench = _load("bench_doa")
+    out = bench.main(["--quick", "--trials", "3", "--snrs", "10", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "bench_doa_quick.json").read_text())
+    assert (tmp_path / "bench_doa_quick.csv").exists() and (tmp_path / "bench_doa_quick.md").exists()
+    run = {r["estimator"] for r in data["rows"]}
+    # every registered estimator is either run or listed as skipped with a reason
+    assert run | set(data["meta"]["skipped"]) == set(data["meta"]["registered"])
+    assert run, "no estimator could be benchmarked"
+    assert data["meta"]["errors"] == [], data["meta"]["errors"]
+    for r in out["rows"]:
+        assert r["trials"] == 3 and r["trials_per_s"] > 0 and math.isfinite(r["root_crb_deg"])
+        assert 0.0 <= r["failure_rate"] <= 1.0
+
+
+@pytest.mark.slow
+def test_bench_mismatch_quick_runs(tmp_path):
+    bench = _load("bench_mismatch")
+    out = bench.main(["--quick", "--trials", "4", "--snrs", "30", "--out", str(tmp_path)])
+    assert (tmp_path / "bench_mismatch_quick.json").exists()
+    row = out["rows"][0]
+    assert len(row["rmse_dml_deg"]) == 2 and all(math.isfinite(v) for v in row["root_mcrb_plus_bias_deg"])
