@@ -79,3 +79,31 @@ __all__ += [
     "overlap_row_weights",
     "RootMUSIC", "EspritLS", "EspritTLS", "UnitaryESPRIT", "RootMUSIC2D",
 ]
+
+# --- C3: joint angle–delay / angle–angle–delay estimators on OFDM CSI ---
+from . import joint  # noqa: E402,F401  (importing registers the estimators)
+from .joint import (  # noqa: E402
+    BartlettAngleAngleDelay,
+    MUSICAngleAngleDelay,
+    MUSICAngleDelay,
+    MVDRAngleAngleDelay,
+    MVDRAngleDelay,
+    angle_angle_delay_bartlett,
+    angle_angle_delay_music,
+    angle_angle_delay_mvdr,
+    angle_delay_bartlett,
+    angle_delay_music,
+    angle_delay_mvdr,
+    joint_music_spectrum,
+    joint_mvdr_spectrum,
+    separable_energy,
+    separable_quadratic_form,
+    smoothed_covariance,
+)
+
+__all__ += [
+    "smoothed_covariance", "separable_energy", "separable_quadratic_form", "joint_music_spectrum", "joint_mvdr_spectrum",
+    "angle_delay_music", "angle_delay_mvdr", "angle_delay_bartlett",
+    "angle_angle_delay_music", "angle_angle_delay_mvdr", "angle_angle_delay_bartlett",
+    "MUSICAngleDelay", "MVDRAngleDelay", "MUSICAngleAngleDelay", "MVDRAngleAngleDelay", "BartlettAngleAngleDelay",
+]

@@ -254,12 +254,18 @@ def quadratic_form_dictionary(grid: SearchGrid, model, like: torch.Tensor,
 # ---------------------------------------------------------------------------------------
 # MUSIC refinement (Gauss–Newton on the normalised null-spectrum)
 # ---------------------------------------------------------------------------------------
-def _music_cost_terms(model, Es, az, el, want_derivs=True):
-    """f = a^H P_n a / a^H a per (batch, source), and optionally gradient/GN Hessian."""
+def _music_cost_terms(model, Es, params, want_derivs=True):
+    """f = a^H P_n a / a^H a per (batch, source), and optionally gradient/GN Hessian.
+
+    ``params``: ``(az, el)`` (``el`` may be None), or P > 2 parameters for a model whose
+    ``steering(*params)`` / ``steering_and_derivatives(*params)`` take P arguments."""
     if want_derivs:
-        A, (dAz, dEl) = steering_with_derivatives(model, az, el)
+        if len(params) > 2:
+            A, derivs = model.steering_and_derivatives(*params)
+        else:
+            A, derivs = steering_with_derivatives(model, *params)
     else:
-        A = model.steering(az, el)
+        A = model.steering(*params)
     A = A.to(Es.dtype)
 
     def proj(X):
@@ -271,7 +277,7 @@ def _music_cost_terms(model, Es, az, el, want_derivs=True):
     f = num / den
     if not want_derivs:
         return f, None, None
-    D = [dAz.to(Es.dtype)] + ([dEl.to(Es.dtype)] if el is not None else [])
+    D = [d.to(Es.dtype) for d in derivs[:sum(p is not None for p in params)]]
     g = torch.stack([(2 * (d.conj() * PA).real.sum(-2) - f * 2 * (d.conj() * A).real.sum(-2)) / den for d in D], -1)
     PD = [proj(d) for d in D]
     H = torch.stack([torch.stack([2 * (di.conj() * pdj).real.sum(-2) / den for pdj in PD], -1) for di in D], -2)
@@ -283,7 +289,9 @@ def music_refine(R: torch.Tensor, model, angles: torch.Tensor, num_sources: int,
     r"""Refine MUSIC peaks off the grid by batched Gauss–Newton steps.
 
     Minimises f(ψ) = a(ψ)^H P_n a(ψ) / a(ψ)^H a(ψ) around each peak, ψ = azimuth or
-    (azimuth, elevation), with gradient g = (2Re(∂a^H P_n a) - f·2Re(∂a^H a))/a^H a and the
+    (azimuth, elevation) — or any P parameters of a response model whose ``steering(*ψ)`` and
+    ``steering_and_derivatives(*ψ)`` take them (the joint CSI estimators of :mod:`.joint`) —
+    with gradient g = (2Re(∂a^H P_n a) - f·2Re(∂a^H a))/a^H a and the
     Gauss–Newton Hessian 2Re(∂a^H P_n ∂a)/a^H a from ``model.steering_and_derivatives``
     (exact for any :class:`~isackit.impairments.ArrayModel`).  Steps are clamped to
     ``max_step`` per parameter and accepted only if f decreases (else halved once).
@@ -306,10 +314,10 @@ def music_refine(R: torch.Tensor, model, angles: torch.Tensor, num_sources: int,
         P = psi.shape[-1]
 
         def split(p):
-            return p[..., 0], (p[..., 1] if P > 1 else None)
+            return (p[..., 0], None) if P == 1 else tuple(p.unbind(-1))
 
         for _ in range(int(iterations)):
-            f, g, H = _music_cost_terms(model, Es, *split(psi))
+            f, g, H = _music_cost_terms(model, Es, split(psi))
             eye = torch.eye(P, dtype=H.dtype, device=H.device)
             Hs = H + 1e-12 * H.diagonal(dim1=-2, dim2=-1).abs().amax(-1)[..., None, None].clamp_min(1e-300) * eye
             step = -torch.linalg.solve_ex(Hs, g.unsqueeze(-1))[0].squeeze(-1)
@@ -319,7 +327,7 @@ def music_refine(R: torch.Tensor, model, angles: torch.Tensor, num_sources: int,
             tiny = step.abs().amax(-1) < 1e-7  # below the cost's rounding: accept (quadratic region)
             for frac in (1.0, 0.5):
                 cand = psi + frac * step
-                fc, _, _ = _music_cost_terms(model, Es, *split(cand), want_derivs=False)
+                fc, _, _ = _music_cost_terms(model, Es, split(cand), want_derivs=False)
                 take = (fc < fbest) | (tiny & (frac == 1.0))
                 best = torch.where(take[..., None], cand, best)
                 fbest = torch.where(take, fc, fbest)
