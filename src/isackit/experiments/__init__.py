@@ -1,0 +1,146 @@
+r"""Experiments (layer 8): declarative specs, a resumable seeded sweep runner, engines, results.
+
+How an experiment is put together — and how to add one (plug-in guide)
+=======================================================================
+
+1. **A config model.**  Subclass :class:`ExperimentConfig` (pydantic; unknown keys and wrong
+   types are rejected) and add your fields.  The base already has ``experiment``, ``module``,
+   ``description``, ``seed``, ``trials`` (Monte Carlo trials per sweep point), ``chunk``
+   (trials per work unit) and ``device``.  Use nested models for groups of fields (they
+   inherit nothing: give them ``model_config = ConfigDict(extra="forbid", strict=True,
+   frozen=True)`` too) and ``list[...]`` for sequences.  A field named ``sweep`` holding
+   lists makes the default sweep the cartesian product of those lists::
+
+       class SweepSpec(BaseModel):
+           model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+           snr_db: list[float] = [0.0, 10.0, 20.0]
+
+       class PositioningConfig(ExperimentConfig):
+           elements: int = Field(32, ge=2)
+           sweep: SweepSpec = SweepSpec()
+
+2. **An experiment class**, registered with its config model::
+
+       from isackit.experiments import Experiment, register_experiment, rmse_row, bound_row
+
+       @register_experiment("positioning", config_model=PositioningConfig,
+                            description="position RMSE vs SNR against the PEB")
+       class Positioning(Experiment):
+           x_axis = "snr_db"          # swept parameter on the figures' x-axis
+           log_y = True
+
+           def points(self, config):             # optional (default: product of config.sweep)
+               return [{"snr_db": s} for s in config.sweep.snr_db]
+
+           def run_unit(self, config, unit, device):
+               g = unit.generator(device)         # the ONLY source of randomness
+               B = unit.trials                     # simulate B trials as one batch
+               snr = unit.point["snr_db"]
+               err = ...                           # (B, ...) errors of one method
+               rows = [rmse_row(method_obj.name, "position_rmse_m", err, B)]
+               if unit.chunk_index == 0:           # bounds once per point
+                   rows.append(bound_row(peb.name, "position_rmse_m", value))
+               return rows
+
+   (A plain function ``run_unit(config, unit, device)`` may be decorated instead of a class;
+   its sweep is then the cartesian product of ``config.sweep``.)
+
+   ``run_unit`` must be a pure function of ``(config, unit.point, unit.seed, unit.trials)``:
+   use only ``unit.generator(device)`` for randomness, batch over trials (no Python loop
+   over trials), and return rows of partial sums: :func:`rmse_row` (sum of squared errors →
+   exact RMSE over chunks), :func:`mean_row` (rates, averages), :func:`bound_row` (computed
+   bounds, method name e.g. ``"CRB"``, ``"MCRB"``, ``"PEB"``).  Method names and labels come
+   from the objects that computed the numbers (an estimator's or bound's ``name``).  Use the
+   same ``metric`` name for an estimator and the bound it is compared with: they share a
+   figure, the bound drawn dashed.
+
+   Ray workers import the experiment by the spec's ``module``, so keep experiments in
+   importable modules (not in a ``__main__`` script) when using ``--engine ray``.
+
+3. **A catalogue entry** ``src/isackit/experiments/catalogue/<name>.toml`` (the file stem
+   is what ``isackit run <name>`` accepts).  It names the registered experiment and the
+   module that registers it, so the module is imported only when needed::
+
+       experiment = "positioning"
+       module = "isackit.systems.positioning.experiment"
+       description = "S4: position RMSE vs SNR against the PEB (seed 004)"
+       trials = 2000
+       chunk = 500
+
+       [sweep]
+       snr_db = [-5.0, 0.0, 5.0, 10.0, 20.0, 30.0]
+
+       [quick]                  # applied by --quick; CI runs every entry at this size
+       trials = 8
+       chunk = 4
+       "sweep.snr_db" = [0.0, 20.0]
+
+   Keep ``[quick]`` tiny (seconds on 2 CPU cores): ``tests/test_experiments_catalogue.py``
+   runs every catalogue entry with ``--quick`` in CI.  Several entries may run the same
+   experiment with different settings.  A user may also run any spec file by path.
+
+Running: :func:`resolve_spec` (NAME or FILE, ``quick``, ``--set`` overrides) →
+:func:`run_experiment` (engine, run folder, resume) → ``runs/<name>/<timestamp>-<hash>/``
+with ``config.toml``, ``env.json``, ``units/``, ``results.parquet`` (tidy: one row per
+(sweep point, method, metric); columns ``method, metric, value, n_trials`` + one per swept
+parameter), ``summary.md`` and ``figures/``.  The CLI (``isackit run/list/show/plot``) is a
+thin layer over these functions.
+
+``isackit run`` with no argument runs :data:`HEADLINE_EXPERIMENT` (``"calibration"``, S0)
+when its catalogue entry exists, else :data:`FALLBACK_EXPERIMENT` (``"doa"``).
+"""
+
+from .config import ExperimentConfig, ExperimentError, apply_overrides, config_hash, parse_override, to_toml
+from .engines import InProcessEngine, RayEngine, make_engine
+from .registry import (
+    CATALOGUE_DIR,
+    EXPERIMENTS,
+    FALLBACK_EXPERIMENT,
+    HEADLINE_EXPERIMENT,
+    Experiment,
+    ResolvedSpec,
+    catalogue,
+    default_experiment,
+    get_experiment,
+    register_experiment,
+    resolve_spec,
+)
+from .runner import RunResult, aggregate, plan_units, resolve_device, run_experiment
+from .store import RunStore, find_run, load_results
+from .units import Row, WorkUnit, bound_row, mean_row, rmse_row, unit_seed
+
+__all__ = [
+    "CATALOGUE_DIR",
+    "EXPERIMENTS",
+    "FALLBACK_EXPERIMENT",
+    "HEADLINE_EXPERIMENT",
+    "Experiment",
+    "ExperimentConfig",
+    "ExperimentError",
+    "InProcessEngine",
+    "RayEngine",
+    "ResolvedSpec",
+    "Row",
+    "RunResult",
+    "RunStore",
+    "WorkUnit",
+    "aggregate",
+    "apply_overrides",
+    "bound_row",
+    "catalogue",
+    "config_hash",
+    "default_experiment",
+    "find_run",
+    "get_experiment",
+    "load_results",
+    "make_engine",
+    "mean_row",
+    "parse_override",
+    "plan_units",
+    "register_experiment",
+    "resolve_device",
+    "resolve_spec",
+    "rmse_row",
+    "run_experiment",
+    "to_toml",
+]

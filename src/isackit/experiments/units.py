@@ -1,0 +1,136 @@
+r"""Work units, their seeds, and the rows they return.
+
+A sweep is split into work units: (sweep point × chunk of trials).  Each unit gets its own
+seed, derived from the root seed and the unit's *identity* — the experiment name, the
+sweep point's values (not its position in the sweep) and the chunk index — so the numbers
+do not depend on which engine or worker ran the unit, on the order units ran in, or on
+whether the run was interrupted and resumed.  (The chunk size is part of the config, so
+it is part of the identity too; the same seed on another device type gives other random
+numbers, as torch generators differ between CPU and CUDA.)
+
+A unit returns a list of :class:`Row`: partial sums, not finished statistics, so that the
+aggregate over chunks is exact (RMSE = sqrt(Σ squared errors / Σ count), not a mean of
+per-chunk RMSEs).  Build them with :func:`rmse_row`, :func:`mean_row` and :func:`bound_row`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+
+__all__ = ["WorkUnit", "Row", "unit_seed", "rmse_row", "mean_row", "bound_row", "aggregate_rows"]
+
+Scalar = str | int | float | bool
+
+
+def unit_seed(root_seed: int, experiment: str, point: dict[str, Scalar], chunk_index: int) -> int:
+    """A 63-bit seed from the root seed and the unit's identity (SHA-256, stable everywhere)."""
+    ident = json.dumps([int(root_seed), experiment, point, int(chunk_index)], sort_keys=True)
+    return int.from_bytes(hashlib.sha256(ident.encode()).digest()[:8], "big") & (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One piece of a sweep: ``trials`` Monte Carlo trials at one sweep point.
+
+    Attributes:
+        point_index: position of the point in the sweep (names files; not part of the seed).
+        point: the swept parameters' values at this point, e.g. ``{"snr_db": 10.0,
+            "impairment": "coupling"}``; these become the result table's columns.
+        chunk_index: which chunk of the point's trials this is (0, 1, …).
+        trials: number of trials in this unit (the last chunk may be smaller).
+        seed: derived with :func:`unit_seed`.
+    """
+
+    point_index: int
+    point: dict[str, Scalar]
+    chunk_index: int
+    trials: int
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"p{self.point_index:04d}-c{self.chunk_index:04d}"
+
+    def generator(self, device: str | torch.device = "cpu") -> torch.Generator:
+        """A fresh ``torch.Generator`` on ``device`` seeded with this unit's seed."""
+        return torch.Generator(device=torch.device(device)).manual_seed(self.seed)
+
+
+Kind = Literal["rmse", "mean", "bound"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """A partial result of one unit for one (method, metric).
+
+    ``kind`` says how chunks combine: ``"rmse"`` → sqrt(Σ total / Σ count) with ``total`` a
+    sum of squared errors; ``"mean"`` → Σ total / Σ count; ``"bound"`` → a value computed
+    rather than simulated (``total`` = value, ``count`` = 1), averaged over the units that
+    report it and stored with ``n_trials = 0``.  ``trials`` is the number of Monte Carlo
+    trials behind the row (0 for bounds).
+    """
+
+    method: str
+    metric: str
+    kind: Kind
+    total: float
+    count: int
+    trials: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Row:
+        return cls(**d)
+
+
+def _finite(x: torch.Tensor) -> torch.Tensor:
+    return x[torch.isfinite(x)]
+
+
+def rmse_row(method: str, metric: str, errors: torch.Tensor, trials: int) -> Row:
+    """Row of squared-error sums from ``errors`` (any shape; NaN/inf entries are skipped —
+    report how many with a separate :func:`mean_row`, e.g. a miss rate)."""
+    e = _finite(errors.detach().double())
+    return Row(method, metric, "rmse", float((e * e).sum()), int(e.numel()), int(trials))
+
+
+def mean_row(method: str, metric: str, values: torch.Tensor, trials: int) -> Row:
+    """Row of sums for a mean (a rate when ``values`` are 0/1); non-finite entries skipped."""
+    v = _finite(values.detach().double())
+    return Row(method, metric, "mean", float(v.sum()), int(v.numel()), int(trials))
+
+
+def bound_row(method: str, metric: str, value: float | torch.Tensor) -> Row:
+    """Row for a computed bound, e.g. ``bound_row("CRB", "rmse_deg", sqrt_crb_deg)``."""
+    return Row(method, metric, "bound", float(value), 1, 0)
+
+
+def aggregate_rows(rows: list[Row]) -> dict[tuple[str, str], tuple[float, int, str]]:
+    """Combine rows of one sweep point: ``{(method, metric): (value, n_trials, kind)}``."""
+    acc: dict[tuple[str, str], list[Any]] = {}
+    for r in rows:
+        a = acc.setdefault((r.method, r.metric), [r.kind, 0.0, 0, 0])
+        if a[0] != r.kind:
+            raise ValueError(f"({r.method}, {r.metric}) reported as both {a[0]!r} and {r.kind!r}")
+        a[1] += r.total
+        a[2] += r.count
+        a[3] += r.trials
+    out: dict[tuple[str, str], tuple[float, int, str]] = {}
+    for key, (kind, total, count, trials) in acc.items():
+        if count == 0:
+            value = math.nan
+        elif kind == "rmse":
+            value = math.sqrt(total / count)
+        else:
+            value = total / count
+        out[key] = (value, trials, kind)
+    return out
