@@ -48,6 +48,7 @@ from .fisher import (
     merge_complex,
     split_complex,
 )
+from .._dtypes import complex_dtype
 
 __all__ = [
     "crb_doa_deterministic",
@@ -90,7 +91,7 @@ def _hermitian_from_params(x: torch.Tensor, k: int) -> torch.Tensor:
     iu = torch.triu_indices(k, k, offset=1, device=x.device)
     n_up = iu.shape[1]
     diag, re, im = x[..., :k], x[..., k:k + n_up], x[..., k + n_up:k + 2 * n_up]
-    cdtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    cdtype = complex_dtype(x.dtype)
     # built from a constant basis (no in-place writes into tensors carrying tangents)
     rows, cols = iu[0], iu[1]
     z = torch.complex(re, im)  # (..., n_up)
@@ -124,7 +125,7 @@ def crb_doa_stochastic(array_model: ArrayModel, angles, source_cov: torch.Tensor
     check_last_dims(source_cov, (th.shape[-1], th.shape[-1]), "source_cov", "(..., K, K)")
     check_positive(noise_var, "noise_var")
     k = th.shape[-1]
-    cdtype = torch.complex128 if th.dtype == torch.float64 else torch.complex64
+    cdtype = complex_dtype(th.dtype)
     P = source_cov.to(cdtype)
     s2 = torch.as_tensor(noise_var, dtype=th.dtype, device=th.device)
     if method == "closed_form":
@@ -166,7 +167,7 @@ def crb_doa_deterministic(array_model: ArrayModel, angles, noise_var, *, signals
     th = _angles(angles)
     check_positive(noise_var, "noise_var")
     k = th.shape[-1]
-    cdtype = torch.complex128 if th.dtype == torch.float64 else torch.complex64
+    cdtype = complex_dtype(th.dtype)
     s2 = torch.as_tensor(noise_var, dtype=th.dtype, device=th.device)
     if signals is not None:
         check_ndim_at_least(signals, 2, "signals", "(..., K, N)")
@@ -257,7 +258,7 @@ def crb_single_path(array_model: ArrayModel, angle, precoder: torch.Tensor, gain
     if precoder.shape[-2] != array_model.num_elements:
         raise ValueError(f"precoder must have shape (..., M={array_model.num_elements}, T), got {tuple(precoder.shape)}")
     check_positive(noise_var, "noise_var")
-    cdtype = torch.complex128 if th.dtype == torch.float64 else torch.complex64
+    cdtype = complex_dtype(th.dtype)
     F = precoder.to(cdtype)
     s = torch.ones(F.shape[-1], dtype=cdtype, device=F.device) if pilots is None else pilots.to(cdtype)
     alpha = torch.as_tensor(gain).to(device=th.device, dtype=cdtype)

@@ -42,6 +42,7 @@ import torch
 from torch.func import jacfwd
 
 from .._checks import check_finite, check_ndim_at_least, check_positive, check_positive_int
+from .._dtypes import complex_dtype
 
 __all__ = [
     "batched_jacobian",
@@ -133,7 +134,7 @@ def fisher_deterministic(mean_fn: Callable[[torch.Tensor], torch.Tensor], params
     J = batched_jacobian(mean_fn, params, event_ndim)  # (..., *E, P); "..." may exceed params' batch
     J = J.flatten(start_dim=J.ndim - 1 - event_ndim, end_dim=-2)  # (..., D, P)
     if not J.is_complex():
-        J = J.to(torch.complex128 if params.dtype == torch.float64 else torch.complex64)
+        J = J.to(complex_dtype(params.dtype))
     G = (J.mH @ J).real
     s2 = torch.as_tensor(noise_var, dtype=params.dtype, device=params.device)
     return 2.0 * G / s2[..., None, None]
@@ -167,7 +168,7 @@ def fisher_stochastic(cov_fn: Callable[[torch.Tensor], torch.Tensor], params: to
     check_ndim_at_least(R, 2, "cov_fn(params)", "(..., M, M)")
     dR = batched_jacobian(cov_fn, params, event_ndim=2)
     if not dR.is_complex():
-        dR = dR.to(torch.complex128 if params.dtype == torch.float64 else torch.complex64)
+        dR = dR.to(complex_dtype(params.dtype))
         R = R.to(dR.dtype)
     return n * _cov_term(R, dR)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .._checks import check_finite, check_positive
+from .._dtypes import complex_dtype
 
 __all__ = [
     "SearchGrid",
@@ -50,7 +51,7 @@ def real_dtype_of(x: torch.Tensor) -> torch.dtype:
 
 def complex_dtype_of(x: torch.Tensor) -> torch.dtype:
     """The complex dtype matching ``x`` (complex128 for complex128/float64, complex64 otherwise)."""
-    return torch.complex128 if real_dtype_of(x) == torch.float64 else torch.complex64
+    return complex_dtype(real_dtype_of(x))
 
 
 def _model_state_key(model) -> tuple | None:

@@ -38,6 +38,7 @@ from .._checks import check_choice, check_complex, check_finite, check_ndim_at_l
 from ..geometry.arrays import steering_matrix, ula
 from .base import EstimationResult, Estimator, register
 from .preprocessing import _check_covariance, forward_backward, real_covariance, spatial_smoothing, unitary_matrix
+from .._dtypes import complex_dtype
 
 __all__ = [
     "root_music_polynomial",
@@ -547,7 +548,7 @@ def _preprocess(R: torch.Tensor, forward_backward_: bool, subarrays: int) -> tor
 def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
     if dtype.is_complex:
         return dtype
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
+    return complex_dtype(dtype)
 
 
 def _example_covariance(dtype, device, M: int = 8, angles=(-0.3, 0.25)):

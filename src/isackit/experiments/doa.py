@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .config import ExperimentConfig, ExperimentError
 from .registry import Experiment, register_experiment
 from .units import Row, WorkUnit, bound_row, rmse_row, unit_seed
+from .._dtypes import complex_dtype
 
 __all__ = ["DoaConfig", "DoaExperiment", "IMPAIRMENTS", "build_array_model", "build_estimator"]
 
@@ -157,7 +158,7 @@ def build_array_model(config: DoaConfig, impairment: str, dtype: torch.dtype = t
         c = [m * complex(math.cos(math.radians(p)), math.sin(math.radians(p)))
              for m, p in zip(imp.coupling_magnitudes, imp.coupling_phases_deg + [0.0] * len(imp.coupling_magnitudes),
                              strict=False)]
-        cdt = torch.complex128 if dtype == torch.float64 else torch.complex64
+        cdt = complex_dtype(dtype)
         chain = [MutualCoupling(torch.tensor(c, dtype=cdt))]
     elif impairment == "displacement":
         std = imp.displacement_std_wavelengths * geometry.wavelength

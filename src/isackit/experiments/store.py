@@ -38,30 +38,10 @@ from .units import Row, WorkUnit
 
 __all__ = ["RunStore", "atomic_write_bytes", "atomic_write_text", "environment", "find_run", "load_results"]
 
+from .._io import atomic_write_bytes, atomic_write_text  # noqa: E402  (re-exported)
+
 RESULTS = "results.parquet"
 META_KEY = b"isackit"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def _version(dist: str) -> str | None:

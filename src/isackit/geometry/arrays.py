@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_finite, check_last_dims, check_positive, check_positive_int
+from .._dtypes import complex_dtype
 
 __all__ = [
     "direction_vectors",
@@ -36,8 +37,7 @@ __all__ = [
 ]
 
 
-def _complex_dtype(real_dtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if real_dtype == torch.float64 else torch.complex64
+_complex_dtype = complex_dtype
 
 
 def _as_angle(x, like: torch.Tensor | None, name: str) -> torch.Tensor:

@@ -25,6 +25,7 @@ from torch import nn
 
 from .._checks import check_finite
 from .base import Impairment
+from .._dtypes import complex_dtype
 
 __all__ = ["MutualCoupling", "toeplitz_coupling_matrix", "seed004_coefficients", "SEED004_COUPLING"]
 
@@ -109,7 +110,7 @@ class MutualCoupling(Impairment):
         super().__init__(known)
         c = torch.as_tensor(coefficients)
         if not c.is_complex():
-            c = c.to(torch.complex128 if c.dtype == torch.float64 else torch.complex64)
+            c = c.to(complex_dtype(c.dtype))
         if c.ndim < 1 or c.shape[-1] < 1:
             raise ValueError(f"coefficients must have shape (..., L) with L >= 1, got {tuple(c.shape)}")
         r = torch.view_as_real(c.clone()).contiguous()

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 
 import torch
+from .._dtypes import complex_dtype
 
 __all__ = [
     "GainDistribution",
@@ -49,8 +50,7 @@ __all__ = [
 ]
 
 
-def _complex_of(dtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
+_complex_of = complex_dtype
 
 
 def _shape(shape) -> tuple[int, ...]:

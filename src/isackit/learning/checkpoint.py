@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from .._io import atomic_write_bytes
+
 __all__ = ["save_checkpoint", "load_checkpoint"]
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(directory: str | Path, state_dict: dict[str, torch.Tensor], config: dict[str, Any]) -> Path:
@@ -54,7 +42,7 @@ def save_checkpoint(directory: str | Path, state_dict: dict[str, torch.Tensor], 
     os.replace(tmp, d / "weights.safetensors")
     meta = dict(config)
     meta["_complex_keys"] = complex_keys
-    _atomic_write_bytes(d / "config.json", json.dumps(meta, indent=2, sort_keys=True).encode())
+    atomic_write_bytes(d / "config.json", json.dumps(meta, indent=2, sort_keys=True).encode())
     return d
 
 

@@ -33,6 +33,7 @@ from .._checks import check_complex, check_finite, check_positive_int
 from ..impairments.base import ArrayModel
 from .ofdm import OFDMConfig, _check_config, delay_response, doppler_response
 from .random import add_noise
+from .._dtypes import complex_dtype
 
 __all__ = [
     "path_coefficients",
@@ -48,8 +49,7 @@ __all__ = [
 ]
 
 
-def _cdtype(rdtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if rdtype == torch.float64 else torch.complex64
+_cdtype = complex_dtype
 
 
 def _real(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:

@@ -24,6 +24,7 @@ import torch
 
 from .._checks import check_finite, check_positive, check_positive_int
 from ..constants import SPEED_OF_LIGHT
+from .._dtypes import complex_dtype
 
 __all__ = [
     "OFDMConfig",
@@ -169,8 +170,7 @@ def _check_config(config) -> OFDMConfig:
     return config
 
 
-def _cdtype(rdtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if rdtype == torch.float64 else torch.complex64
+_cdtype = complex_dtype
 
 
 def delay_response(delays, config: OFDMConfig) -> torch.Tensor:

@@ -30,6 +30,7 @@ import torch
 
 from .._checks import as_tensor, check_complex, check_finite, check_ndim_at_least, check_positive_int
 from .random import _pad_right, awgn, complex_normal, db_to_linear
+from .._dtypes import complex_dtype
 
 __all__ = [
     "source_covariance",
@@ -67,7 +68,7 @@ def source_covariance(powers, correlation: float = 0.0) -> torch.Tensor:
     c.fill_diagonal_(1.0)
     sq = torch.sqrt(p)
     P = sq.unsqueeze(-1) * c * sq.unsqueeze(-2)
-    return P.to(torch.complex128 if p.dtype == torch.float64 else torch.complex64)
+    return P.to(complex_dtype(p.dtype))
 
 
 def sample_covariance(X: torch.Tensor) -> torch.Tensor:

@@ -60,6 +60,7 @@ from .channels import mimo_ofdm_channel
 from .ofdm import OFDMConfig
 from ._sionna import sionna_module
 from .random import _check_generator
+from .._dtypes import complex_dtype
 
 __all__ = [
     "TR38901_SCENARIOS",
@@ -264,7 +265,7 @@ def tr38901_paths(scenario: str, generator: torch.Generator, *, bs_position, ut_
         raise ValueError("bs_position and ut_position must differ")
     bs_o, ut_o = _orient(bs_orientation, B, "bs_orientation"), _orient(ut_orientation, B, "ut_orientation")
 
-    cd = torch.complex128 if dtype == torch.float64 else torch.complex64
+    cd = complex_dtype(dtype)
     with _sionna_rng(generator):
         model = _model(scen, float(carrier_frequency), direction, pathloss, shadow_fading, scenario_options)
         topo = dict(in_state=torch.full((B, 1), scen in ("inh", "inf")), los=True)
