@@ -8,7 +8,7 @@ PYTHON      ?= python3
 VENV        ?= .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.isackit-installed
-DEMO_ARGS   ?=
+DEMO_ARGS   ?= --quick
 PYTEST_ARGS ?= -q
 
 .PHONY: install demo test clean-venv

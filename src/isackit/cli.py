@@ -97,6 +97,9 @@ def run(
                                                  help="Catalogue name (see `isackit list`) or a .toml spec; "
                                                       "default: the headline experiment.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Use the spec's \\[quick] (CI-sized) settings.")] = False,
+    smoke: Annotated[bool, typer.Option("--smoke", help="Tiny end-to-end check: \\[quick] then the spec's "
+                                                        "\\[smoke] settings (checks that it runs, not the "
+                                                        "outcomes).")] = False,
     trials: Annotated[int | None, typer.Option(help="Monte Carlo trials per sweep point.")] = None,
     seed: Annotated[int | None, typer.Option(help="Root seed.")] = None,
     device: Annotated[str | None, typer.Option(help="Torch device: cpu, cuda, cuda:1 …")] = None,
@@ -118,7 +121,7 @@ def run(
     for key, value in (("trials", trials), ("seed", seed), ("device", device)):
         if value is not None:
             overrides.append((key, value))
-    spec = resolve_spec(target, quick=quick, overrides=overrides)
+    spec = resolve_spec(target, quick=quick, smoke=smoke, overrides=overrides)
     eng = make_engine(engine, address)
     state: dict = {}
 

@@ -182,12 +182,16 @@ def resolve_spec(
     target: str | None = None,
     *,
     quick: bool = False,
+    smoke: bool = False,
     overrides: list[tuple[str, Any]] | None = None,
 ) -> ResolvedSpec:
     """NAME (catalogue) or FILE (``.toml`` path) → :class:`ResolvedSpec`.
 
-    ``quick`` applies the spec's ``[quick]`` table; ``overrides`` are ``(dotted key, value)``
-    pairs applied after it.  Raises :class:`ExperimentError` for every user mistake.
+    ``quick`` applies the spec's ``[quick]`` table; ``smoke`` applies ``[quick]`` and then the
+    spec's optional ``[smoke]`` table (the tiny size at which CI checks that an entry runs end
+    to end: training-heavy entries whose quick profile takes minutes shrink further there, so
+    a smoke run checks the pipeline, not the outcomes); ``overrides`` are ``(dotted key,
+    value)`` pairs applied last.  Raises :class:`ExperimentError` for every user mistake.
     """
     target = target or default_experiment()
     entries = catalogue()
@@ -204,7 +208,12 @@ def resolve_spec(
     quick_table = data.pop("quick", {})
     if not isinstance(quick_table, dict):
         raise ExperimentError(f"{path}: [quick] must be a table of overrides")
-    items: list[tuple[str, Any]] = list(flatten(quick_table).items()) if quick else []
+    smoke_table = data.pop("smoke", {})
+    if not isinstance(smoke_table, dict):
+        raise ExperimentError(f"{path}: [smoke] must be a table of overrides")
+    items: list[tuple[str, Any]] = list(flatten(quick_table).items()) if (quick or smoke) else []
+    if smoke:
+        items += list(flatten(smoke_table).items())
     items += list(overrides or [])
     data = apply_overrides(data, items)
     kind = data.get("experiment")
