@@ -98,7 +98,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
-_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/+-]*$")
+_BARE = re.compile(r"^[A-Za-z_./~][A-Za-z0-9_.:/+~-]*$")  # words, devices (cuda:0), paths
 
 
 def parse_override(text: str) -> tuple[str, Any]:
