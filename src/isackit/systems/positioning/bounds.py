@@ -29,6 +29,7 @@ from ...bounds.mismatch import mcrb_deterministic
 from ...bounds.position import aoa_map, peb_aoa
 from ...impairments.base import ArrayModel
 from .benchmark import ml_position
+from ..._dtypes import complex_dtype
 
 __all__ = ["aod_crb", "aod_crbs", "position_peb", "mcrb_aod", "mcrb_position"]
 
@@ -68,7 +69,7 @@ def mcrb_aod(precoder: torch.Tensor, true_array: ArrayModel, assumed_array: Arra
         (The bound does not depend on the phase of α; α = sqrt(SNR) is used.)
     """
     th = torch.as_tensor(theta)
-    F = precoder.to(torch.complex128 if th.dtype == torch.float64 else torch.complex64)
+    F = precoder.to(complex_dtype(th.dtype))
     alpha = torch.sqrt(_snr(snr_db, th)).to(F.dtype)
     a_true = true_array.steering(th.unsqueeze(-1))            # (..., M, 1)
     mu = alpha[..., None] * (F.mT @ a_true).squeeze(-1)        # (..., T)
