@@ -270,24 +270,56 @@ def test_saved_calibration_reloads_with_weights_only(tmp_path):
     assert torch.equal(s1.angle_index, s2.angle_index) and torch.equal(s1.angle, s2.angle)
 
 
-def test_probe_gradient_estimates_the_true_channel_gradient():
-    """E[ĝ] = ∂ℓ/∂f* of the comm loss through the TRUE UE channel (here checked by autograd)."""
+@pytest.mark.parametrize("probes", [1, 4])
+def test_probe_gradient_estimates_the_true_channel_gradient(probes):
+    """E[ĝ] = ∂ℓ/∂f* of the comm loss through the TRUE UE channel (here checked by autograd),
+    per scene: two different scenes, each repeated, with ``probes`` pairs per scene."""
     from isackit.systems.calibration.training import probe_gradient
 
     cfg = tiny(num_tx=4)
     st = Station(cfg, 2, dtype=torch.float64)
-    one = st.draw_scenes(1, torch.Generator().manual_seed(0))
-    sc = one.index(torch.zeros(20000, dtype=torch.long))
+    two = st.draw_scenes(2, torch.Generator().manual_seed(0))
+    n = 20000 // probes
+    sc = two.index(torch.arange(2).repeat_interleave(n))
     tr = T.Transceiver(cfg, learnable_array(4, cfg, dtype=torch.float64), learnable_array(8, cfg, dtype=torch.float64))
-    f = tr.precoder(one).detach()
-    p_ref = float(st.ue_receive(f, one, None).abs().pow(2).mean())
+    f = tr.precoder(two).detach()
+    p_ref = float(st.ue_receive(f, two, None).abs().pow(2).mean())
     fl = f.clone().requires_grad_(True)
-    loss = -st.ue_receive(fl, one, None).abs().pow(2).mean() / p_ref
+    loss = -st.ue_receive(fl, two, None).abs().pow(2).mean(-1).sum() / p_ref   # per-scene losses, summed
     (g_true,) = torch.autograd.grad(loss, fl)
-    g_hat = probe_gradient(st, f.expand(20000, -1), sc, p_ref, 0.2, torch.Generator().manual_seed(1)).mean(0)
-    cos = float((g_hat.conj() * g_true[0]).sum().real / (g_hat.norm() * g_true.norm()))
-    assert cos > 0.98
-    assert abs(float(g_hat.norm() / g_true.norm()) - 1) < 0.05
+    g_hat = probe_gradient(st, f.repeat_interleave(n, 0), sc, p_ref, 0.2, torch.Generator().manual_seed(1),
+                           probes=probes).reshape(2, n, -1).mean(1)
+    for b in range(2):
+        cos = float((g_hat[b].conj() * g_true[b]).sum().real / (g_hat[b].norm() * g_true[b].norm()))
+        assert cos > 0.98, (b, cos)
+        assert abs(float(g_hat[b].norm() / g_true[b].norm()) - 1) < 0.05, b
+    with pytest.raises(ValueError, match="probes"):
+        probe_gradient(st, f, two, p_ref, 0.2, torch.Generator().manual_seed(1), probes=0)
+
+
+def test_learning_rate_schedule_is_a_cosine_from_one_to_the_final_fraction():
+    from isackit.systems.calibration.training import learning_rate_factor
+
+    fac = [learning_rate_factor(t, 11, 0.1) for t in range(11)]
+    assert math.isclose(fac[0], 1.0) and math.isclose(fac[-1], 0.1, abs_tol=1e-12)
+    assert math.isclose(fac[5], 0.55)                        # half-way: the mean of the two ends
+    assert all(a > b for a, b in zip(fac, fac[1:]))
+    assert all(learning_rate_factor(t, 11, 1.0) == 1.0 for t in range(11))
+    with pytest.raises(ValueError, match="lr_final_fraction"):
+        tiny(lr_final_fraction=0.0)
+
+
+@pytest.mark.parametrize("tx_from_sensing", [False, True])
+def test_sensing_only_training_moves_the_tx_model_only_if_asked(tx_from_sensing):
+    """At w = 1 (no comm loss) nothing but the sensing surrogate can move the Tx model."""
+    cfg = tiny(steps=5, loss_weight=1.0, tx_from_sensing=tx_from_sensing)
+    st = Station(cfg, 3)
+    tr, _ = calibrate_method("unsupervised_residual", cfg, st, seed=0)
+    nominal = learnable_array(8, cfg, name="tx").state_dict()
+    moved = [not torch.equal(v, nominal[k]) for k, v in tr.tx.state_dict().items()]
+    assert any(moved) == tx_from_sensing
+    rx_nominal = learnable_array(8, cfg, name="rx").state_dict()
+    assert any(not torch.equal(v, rx_nominal[k]) for k, v in tr.rx.state_dict().items())   # the Rx did learn
 
 
 def test_experiment_unit_rows_cover_every_method(tmp_path):

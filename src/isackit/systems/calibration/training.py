@@ -31,9 +31,19 @@ where Ŷ, ŷ are LINEAR models of the channel in f whose Jacobian replaces the t
   for the comm beam f = conj(â_t(θ_UE))/||â_t|| and ĥ ∝ â_t(θ_UE), ĥ^T f = ||â_t|| whatever
   the learned phases, so the surrogate's gradient is zero (or, with â_t held fixed, pushes
   every element's phase alike).  The station therefore estimates the UE link's channel
-  gradient from two probing transmissions f ± εu per scene and the powers the UE reports
-  (:func:`probe_gradient`, a two-point/SPSA-type estimate; it never uses the channel itself).
+  gradient from probing transmissions f ± εu_i (i = 1..``probes``) per scene and the powers
+  the UE reports (:func:`probe_gradient`, a two-point/SPSA-type estimate averaged over the
+  probe pairs; it never uses the channel itself).
   ``comm_gradient="model"`` keeps the learned-model surrogate for the UE link (ablation);
+* the sensing path's surrogate is added to the Tx update only with ``tx_from_sensing=True``.
+  By default (False) the Tx model learns from the UE feedback alone: the per-target LS gain
+  absorbs the Tx factor â_t(θ_k)^T f, so the sensing observation carries (almost) no
+  information on the Tx errors, and at w = 1 (no comm loss) Adam amplified the surrogate's
+  tiny, uninformative gradient into a Tx-gain drift that collapsed the link (SER 0.21 in a
+  16-antenna quick run; 0.13 in a 64-antenna one, Tx gains off by 5 dB).  With the default
+  the Tx stays nominal at w = 1 (nothing informs it).  At w = 0.5 the flag also hurt (one
+  device, 64 × 64, 200 steps: Tx gain error 1.26 dB with it vs 0.63 dB without, UE SNR 9.07 vs
+  9.23 dB, SER +12 %, GOSPA 2.99 vs 2.90 m);
 * ``gradient="none"`` (ablation): the channel path is dropped (S = 0);
 * ``gradient="true"`` (baseline c): the real channel's Jacobian, Ŷ(f) = noise-free
   ``world.sense(f)`` differentiated by autograd (available only in simulation).
@@ -58,7 +68,8 @@ from .losses import comm_loss, isac_loss, max_response_loss, residual_loss, supe
 from .station import Scenes
 from .transceiver import Transceiver, abs2, ls_fit
 
-__all__ = ["World", "TrainingLog", "train_calibration", "training_step", "make_optimizer", "probe_gradient"]
+__all__ = ["World", "TrainingLog", "train_calibration", "training_step", "make_optimizer", "probe_gradient",
+           "learning_rate_factor"]
 
 
 class World(Protocol):
@@ -90,6 +101,18 @@ def make_optimizer(transceiver: Transceiver, cfg: CalibrationConfig) -> torch.op
     if disp:
         groups.append({"params": disp, "lr": cfg.learning_rate * cfg.wavelength / (2 * math.pi)})
     return torch.optim.Adam(groups)
+
+
+def learning_rate_factor(step: int, steps: int, final_fraction: float) -> float:
+    r"""Cosine learning-rate schedule: lr_t = lr (f + (1 - f)(1 + cos(π t / T)) / 2), t = 0..T-1.
+
+    f = ``final_fraction`` (1: constant lr).  With noisy gradients (the probe estimate of the UE
+    link, the random scenes) a constant-lr Adam ends jittering around the optimum with steps
+    of about lr; the decay lets the last steps average that noise out.
+    """
+    if steps <= 1 or final_fraction >= 1.0:
+        return 1.0
+    return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * step / (steps - 1)))
 
 
 def _sensing_loss(cfg, Y, scenes, transceiver, soft):
@@ -126,7 +149,8 @@ def _model_surrogate(transceiver: Transceiver, f: torch.Tensor, scenes: Scenes, 
 
 
 def probe_gradient(world: World, f: torch.Tensor, scenes: Scenes, reference_power: torch.Tensor | float,
-                   size: float, generator: torch.Generator, noise: torch.Generator | None = None) -> torch.Tensor:
+                   size: float, generator: torch.Generator, noise: torch.Generator | None = None,
+                   probes: int = 1) -> torch.Tensor:
     r"""Two-point probe estimate of the comm loss's gradient through the UE channel.
 
     No channel knowledge: per scene the station transmits f ± ε u, u ~ CN(0, I), and the UE
@@ -134,28 +158,37 @@ def probe_gradient(world: World, f: torch.Tensor, scenes: Scenes, reference_powe
     D = (ℓ(f + εu) - ℓ(f - εu)) / 2ε is the directional derivative Re(conj(g)^T u) (exact for
     the quadratic P, up to the measurement noise) and E[D u] = g/2 for circular u, so
     ĝ = 2 D u is an unbiased estimate of g = ∂ℓ/∂f* (PyTorch's complex-gradient convention).
+    With ``probes`` = P pairs per scene (independent u_1..u_P, 2P probe transmissions) the
+    estimate is the mean of the P one-pair estimates: its variance falls as 1/P (one pair has a
+    relative variance of about M_t, the number of complex directions to explore).
 
     Args:
         f: ``(B, M_t)`` precoders (detached inside); reference_power: P_ref.
         size: ε; generator: draws u; noise: the UE's receiver noise (None: noise-free).
+        probes: P, probe pairs per scene.
 
     Returns:
         ĝ ``(B, M_t)`` (no gradient).
     """
+    if int(probes) < 1:
+        raise ValueError(f"probes must be a positive integer, got {probes!r}")
     with torch.no_grad():
         f0 = f.detach()
-        u = complex_normal(f0.shape, generator, f0.dtype, f0.device)
-        p_plus = abs2(world.ue_receive(f0 + size * u, scenes, noise)).mean(-1)
-        p_minus = abs2(world.ue_receive(f0 - size * u, scenes, noise)).mean(-1)
+        B = f0.shape[0]
+        u = complex_normal((int(probes) * B, f0.shape[-1]), generator, f0.dtype, f0.device)   # (P·B, M)
+        rep = scenes if probes == 1 else scenes.index(torch.arange(B, device=f0.device).repeat(int(probes)))
+        fr = f0.repeat(int(probes), 1)
+        p_plus = abs2(world.ue_receive(fr + size * u, rep, noise)).mean(-1)
+        p_minus = abs2(world.ue_receive(fr - size * u, rep, noise)).mean(-1)
         D = -(p_plus - p_minus) / (2 * size * reference_power)
-        return 2 * D.unsqueeze(-1) * u
+        return (2 * D.unsqueeze(-1) * u).reshape(int(probes), B, -1).mean(0)
 
 
 def _probe_surrogate(world: World, f: torch.Tensor, scenes: Scenes, y: torch.Tensor, weight: float,
-                     size: float, generator: torch.Generator) -> torch.Tensor:
+                     size: float, generator: torch.Generator, probes: int = 1) -> torch.Tensor:
     """Re Σ conj(ĝ)^T f · (1-w)/B with ĝ from :func:`probe_gradient` (the UE link's surrogate)."""
     p_ref = abs2(y).mean(-1).mean().clamp_min(1e-30)
-    g_hat = probe_gradient(world, f, scenes, p_ref, size, generator, generator) * ((1.0 - weight) / f.shape[0])
+    g_hat = probe_gradient(world, f, scenes, p_ref, size, generator, generator, probes) * ((1.0 - weight) / f.shape[0])
     return (g_hat.conj() * f).sum().real
 
 
@@ -186,8 +219,9 @@ def training_step(transceiver: Transceiver, world: World, scenes: Scenes, optimi
     elif cfg.gradient == "none":
         surrogate = f.real.sum() * 0.0
     elif cfg.comm_gradient == "perturbation":
-        surrogate = (_model_surrogate(transceiver, f, scenes, Y, y, gY, gy, soft, comm=False)
-                     + _probe_surrogate(world, f, scenes, y, cfg.loss_weight, cfg.probe_size, noise))
+        surrogate = _probe_surrogate(world, f, scenes, y, cfg.loss_weight, cfg.probe_size, noise, cfg.probes)
+        if cfg.tx_from_sensing:
+            surrogate = surrogate + _model_surrogate(transceiver, f, scenes, Y, y, gY, gy, soft, comm=False)
     else:
         surrogate = _model_surrogate(transceiver, f, scenes, Y, y, gY, gy, soft)
     optimizer.zero_grad(set_to_none=True)
@@ -212,9 +246,13 @@ def train_calibration(transceiver: Transceiver, world: World, cfg: CalibrationCo
     scene_gen = torch.Generator().manual_seed(cfg.seed)
     noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
     opt = make_optimizer(transceiver, cfg)
+    base_lr = [g["lr"] for g in opt.param_groups]
     log = TrainingLog()
     t0 = time.perf_counter()
     for step in range(cfg.steps):
+        factor = learning_rate_factor(step, cfg.steps, cfg.lr_final_fraction)
+        for g, lr in zip(opt.param_groups, base_lr, strict=True):
+            g["lr"] = lr * factor
         scenes = world.draw_scenes(cfg.batch_size, scene_gen)
         rec = training_step(transceiver, world, scenes, opt, noise_gen, cfg)
         if step % log_every == 0 or step == cfg.steps - 1:

@@ -188,7 +188,7 @@ def omp_receiver(Y: torch.Tensor, x: torch.Tensor, rx: ArrayModel, grid: Receive
     Shapes: Y ``(B, M_r, N)``, x ``(B, N)``, start ``(B,)`` → :class:`SoftDetections`.
     Differentiable w.r.t. Y and the learned Rx parameters (not the picks).
     """
-    B, W = Y.shape[0], grid.window
+    W = grid.window
     idx = start.unsqueeze(-1) + torch.arange(W, device=Y.device)               # (B, W)
     A = rx.steering(grid.angles)[:, idx].permute(1, 0, 2)                      # (B, M, W)
     Yx = Y * x.conj().unsqueeze(-2)
