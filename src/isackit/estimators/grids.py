@@ -232,3 +232,32 @@ def kron_dictionary(*factors: torch.Tensor) -> torch.Tensor:
     for f in factors[1:]:
         out = torch.einsum("ag,bh->abgh", out, f).reshape(out.shape[0] * f.shape[0], out.shape[1] * f.shape[1])
     return out
+
+
+def example_angle_delay_csi(generator: torch.Generator | None, noise_std: float):
+    """A small two-path angle–delay CSI case for the estimators' ``example()`` methods.
+
+    ULA M = 8, N = 32 subcarriers, Δf = 250 kHz; paths at (0°, 25 ns) and (30°, 150 ns), both
+    on the grids returned and mutually orthogonal in angle (Δsin = 2·2/M) and delay
+    (Δτ = 1/(NΔf)), so that no cross term biases a grid pick; unit gains with random phases,
+    plus complex Gaussian noise of std ``noise_std``.
+
+    Returns:
+        ``(array, azimuth_grid, delay_grid, subcarrier_spacing, truth (2, 2), H (N, M))``, H in
+        complex128.
+    """
+    import math
+
+    from ..geometry import ula
+
+    arr = ula(8)
+    df, n = 250e3, 32
+    dgrid = SearchGrid(0.0, 200e-9, 2.5e-9, name="delay")
+    agrid = SearchGrid.degrees(-60.0, 60.0, 0.5)
+    truth = torch.tensor([[0.0, 25e-9], [math.radians(30.0), 150e-9]], dtype=torch.float64)
+    gains = torch.polar(torch.ones(2, dtype=torch.float64),
+                        2 * math.pi * torch.rand(2, generator=generator, dtype=torch.float64))
+    A = arr.steering(truth[:, 0]).to(torch.complex128)
+    H = (delay_dictionary(truth[:, 1], df, n) * gains) @ A.T
+    H = H + noise_std * torch.randn(H.shape, generator=generator, dtype=torch.complex128)
+    return arr, agrid, dgrid, df, truth, H

@@ -785,18 +785,7 @@ class BartlettAngleDelay(Estimator):
 
     @classmethod
     def example(cls, dtype=torch.complex128, device="cpu", generator=None):
-        from ..geometry import ula
-        from .grids import delay_dictionary
-        arr = ula(8)
-        df, N = 250e3, 32
-        dgrid = SearchGrid(0.0, 200e-9, 2.5e-9, name="delay")
-        agrid = SearchGrid.degrees(-60.0, 60.0, 0.5)
-        # on the grids and orthogonal in angle and delay: the Bartlett peaks are exact
-        truth = torch.tensor([[0.0, 25e-9], [math.radians(30.0), 150e-9]], dtype=torch.float64)
-        gains = torch.polar(torch.ones(2, dtype=torch.float64),  # unit gains, random phases
-                            2 * math.pi * torch.rand(2, generator=generator, dtype=torch.float64))
-        A = arr.steering(truth[:, 0]).to(torch.complex128)
-        H = (delay_dictionary(truth[:, 1], df, N) * gains) @ A.T
-        H = H + 1e-4 * torch.randn(H.shape, generator=generator, dtype=torch.complex128)
+        from .grids import example_angle_delay_csi
+        arr, agrid, dgrid, df, truth, H = example_angle_delay_csi(generator, noise_std=1e-4)
         return (cls(arr, 2, azimuth_grid=agrid, delay_grid=dgrid, subcarrier_spacing=df),
                 H.to(dtype=dtype, device=device), truth)
