@@ -41,7 +41,6 @@ References: Pati, Rezaiifar & Krishnaprasad (1993); Tropp & Gilbert, IEEE TIT 20
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

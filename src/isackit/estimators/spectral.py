@@ -34,7 +34,6 @@ References: Van Trees, *Optimum Array Processing* (2002), ch. 6, 9; Schmidt, IEE
 
 from __future__ import annotations
 
-import math
 
 import torch
 
