@@ -42,3 +42,16 @@ def test_bench_mismatch_quick_runs(tmp_path):
     assert (tmp_path / "bench_mismatch_quick.json").exists()
     row = out["rows"][0]
     assert len(row["rmse_dml_deg"]) == 2 and all(math.isfinite(v) for v in row["root_mcrb_plus_bias_deg"])
+
+
+@pytest.mark.slow
+def test_bench_calibration_quick_runs(tmp_path):
+    bench = _load("bench_calibration")
+    out = bench.main(["--quick", "--threads", "1", "--steps", "1", "--batch", "8", "--cases", "multi,multi_full",
+                      "--out", str(tmp_path)])
+    assert (tmp_path / "bench_calibration_quick.json").exists()
+    rows = {r["case"]: r for r in out["rows"]}
+    assert set(rows) == {"multi", "multi_full"}
+    assert rows["multi_full"]["window"] == rows["multi_full"]["angle_grid"]  # the whole grid is searched
+    assert rows["multi"]["window"] < rows["multi"]["angle_grid"]              # only the prior sector
+    assert all(r["scenes_per_s"] > 0 and r["peak_rss_gib"] > 0 for r in rows.values())

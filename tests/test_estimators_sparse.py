@@ -208,3 +208,49 @@ def test_batched_dictionaries_equal_one_at_a_time(gen):
         torch.testing.assert_close(batched.gains[i], one.gains)
         torch.testing.assert_close(batched.residual_norms[i], one.residual_norms)
         torch.testing.assert_close(batched.soft_locations[i], one.soft_locations)
+
+
+def test_shared_dictionary_equals_expanded_copy_and_gradients_agree(gen):
+    """A dictionary without batch dims is indexed, not expanded: same picks, gains, residuals,
+    soft locations, and the same gradient w.r.t. the dictionary as a materialised batch copy."""
+    Y, A, B, *_ = _angle_delay_problem(gen, batch=(2, 3))
+    az, tau = torch.linspace(-1.0, 1.0, 25, dtype=F64), torch.linspace(0, 0.9, 19, dtype=F64)
+    kw = {"grids": (az, tau), "temperature": 0.2, "window": 2}
+    A1 = A.clone().requires_grad_(True)
+    A2 = A.clone().requires_grad_(True)
+    shared = omp_angle_delay(Y, A1, B, 3, **kw)
+    copied = omp_angle_delay(Y, A2.expand(2, 3, *A.shape).clone(), B, 3, **kw)
+    assert torch.equal(shared.indices, copied.indices)
+    for f in ("gains", "peaks", "residual_norms", "soft_locations"):
+        torch.testing.assert_close(getattr(shared, f), getattr(copied, f), rtol=1e-12, atol=1e-12)
+    loss = lambda r: r.residual_norms[..., -1].sum() + r.soft_locations.sum() - r.peaks.sum()  # noqa: E731
+    g1, = torch.autograd.grad(loss(shared), A1)
+    g2, = torch.autograd.grad(loss(copied), A2)
+    torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3 * 2 * 25 * 19 * 8, 2**30])
+def test_map_search_independent_of_chunking(gen, monkeypatch, chunk_bytes):
+    """The cache-blocked map search gives the flat arg max of |C_0 - U V|² for any chunk size."""
+    import isackit.estimators.sparse as sp
+
+    C0 = torch.randn(7, 19, 25, dtype=C128, generator=gen)
+    U = torch.randn(7, 19, 2, dtype=C128, generator=gen)
+    V = torch.randn(7, 2, 25, dtype=C128, generator=gen)
+    monkeypatch.setattr(sp, "_MAP_CHUNK_BYTES", chunk_bytes)
+    expected = (C0 - U @ V).abs().reshape(7, -1).argmax(-1)
+    assert torch.equal(sp._map_argmax(sp._planar(C0), U, V), expected)
+    assert torch.equal(sp._map_argmax(sp._planar(C0), None, None), C0.abs().reshape(7, -1).argmax(-1))
+    Y, A, B, *_ = _angle_delay_problem(gen, batch=(5,))
+    ref = omp_angle_delay(Y, A, B, 3)
+    monkeypatch.setattr(sp, "_MAP_CHUNK_BYTES", 2**30)
+    assert torch.equal(omp_angle_delay(Y, A, B, 3).indices, ref.indices)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_planar_map_equals_complex_product(gen, shared):
+    import isackit.estimators.sparse as sp
+
+    X = torch.randn(2, 3, 6, 19, dtype=C128, generator=gen)
+    A = torch.randn(6, 25, dtype=C128, generator=gen) if shared else torch.randn(2, 3, 6, 25, dtype=C128, generator=gen)
+    torch.testing.assert_close(sp._planar_map(X, A), sp._planar(X.mT @ A.conj()), rtol=1e-13, atol=1e-13)

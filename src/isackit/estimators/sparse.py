@@ -25,10 +25,15 @@ with an angle dictionary A ``(M, G_a)`` and a delay dictionary B ``(N, G_d)``: t
     ‖R_k‖² = ‖Y‖² - Re(rhs^H γ)
 
 so the product dictionary (M·N × G_a·G_d) is never formed and each iteration after the
-first costs G_a·G_d·k.  Fold everything that multiplies an atom into the factors:
-the transmit response of S0 (a_t(θ)^T f) scales the angle atoms — pass
-A[:, g] = a_r(θ_g)·(a_t(θ_g)^T f); unit-modulus pilots x are removed beforehand
+first costs G_a·G_d·k.  The atoms are normalised, so a scalar that multiplies an atom (e.g. the
+transmit response a_t(θ)^T f of S0) changes neither the map's magnitude nor the span of the
+picked atoms: only the LS gains absorb it.  Unit-modulus pilots x are removed beforehand
 (Y ← Y·diag(x^*)) so that B is the plain delay dictionary b(τ)_n = exp(-j2π nΔf τ).
+
+Cost at S0's sizes (64 antennas, 256 subcarriers, 720 × 200 grid, K = 5, batch 128): the map
+C_0 is one matrix product (kept transposed, G_d × G_a, so that a dictionary shared by the
+batch is multiplied once, never copied per scene), and each later search is memory-bound; it
+runs in cache-sized chunks of the batch (:func:`_map_argmax`) with a two-stage arg max.
 
 Differentiability: the arg-max picks are discrete (no gradient), everything else — the
 maps, the picked peak values, the LS gains, the residual and its norms — is differentiable
@@ -116,9 +121,74 @@ def _repeated(best: torch.Tensor, previous: list[torch.Tensor]) -> torch.Tensor:
     return rep
 
 
-def _column(D: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """D[..., :, idx] per batch element: D ``(..., M, G)``, idx ``(...)`` → ``(..., M)`` (differentiable)."""
-    return torch.gather(D, -1, idx[..., None, None].expand(*idx.shape, D.shape[-2], 1)).squeeze(-1)
+def _columns(D: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Columns ``idx (..., L)`` of D per batch element → ``(..., M, L)`` (differentiable).
+
+    A shared dictionary D ``(M, G)`` is indexed directly (its backward is an index-add into
+    ``(G, M)``, not a batch-sized zero tensor); a batched one ``(..., M, G)`` is gathered.
+    """
+    if D.dim() == 2:
+        return D.mT[idx].transpose(-1, -2)
+    Db = D.expand(*idx.shape[:-1], *D.shape[-2:])
+    return torch.gather(Db, -1, idx[..., None, :].expand(*idx.shape[:-1], D.shape[-2], idx.shape[-1]))
+
+
+#: working-set size of one chunk of the map search (fits the caches of a typical CPU core)
+_MAP_CHUNK_BYTES = 4 * 2**20
+
+
+def _planar(C: torch.Tensor) -> torch.Tensor:
+    """Complex ``(..., P, Q)`` → real planes ``(..., 2P, Q)`` = [Re C; Im C] (contiguous)."""
+    return torch.cat([C.real, C.imag], -2)
+
+
+def _planar_map(X: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """The map C_0^T = X^T conj(A) as real planes ``(..., 2 G_d, G_a)`` from ONE real product.
+
+    X = Y B^* ``(..., M, G_d)``, A ``(..., M, G_a)`` (or shared ``(M, G_a)``: then the whole
+    batch is a single matrix product and A is never copied per scene):
+    [Re; Im](X^T conj(A)) = [[Re X^T, Im X^T], [Im X^T, -Re X^T]] [Re A; Im A].
+    """
+    Xt = X.mT
+    Xs = torch.cat([torch.cat([Xt.real, Xt.imag], -1), torch.cat([Xt.imag, -Xt.real], -1)], -2)
+    As = torch.cat([A.real, A.imag], -2)
+    if As.dim() == 2:
+        return (Xs.reshape(-1, Xs.shape[-1]) @ As).reshape(*Xs.shape[:-1], As.shape[-1])
+    return Xs @ As
+
+
+def _map_argmax(C0p: torch.Tensor, U: torch.Tensor | None, V: torch.Tensor | None) -> torch.Tensor:
+    """arg max over (i, j) of |C0 - U V|², flat index i·Q + j ``(...)``; no gradient.
+
+    C0p ``(..., 2P, Q)``: the map C0 ``(P, Q)`` as real planes (:func:`_planar`); U ``(..., P, k)``
+    (already scaled by the gains) and V ``(..., k, Q)`` complex.  The low-rank update is one
+    real product, [Re; Im](U V) = [[Re U, -Im U], [Im U, Re U]] [Re V; Im V], and |·|² is
+    Re² + Im² on contiguous planes.  The batch is processed in chunks whose map fits in
+    ``_MAP_CHUNK_BYTES`` so that the updated map never leaves the cache, and the arg max is
+    two-stage (row maxima, then the winning row: the same first-occurrence index as a flat
+    arg max).  At S0's sizes this search is memory-bound; blocking, planes and the two-stage
+    arg max made it about 10x faster than forming the whole batch's complex map.
+    """
+    batch = C0p.shape[:-2]
+    P2, Q = C0p.shape[-2:]
+    P = P2 // 2
+    c0 = C0p.reshape(-1, P2, Q)
+    n = c0.shape[0]
+    if U is not None:
+        Ue = U.expand(*batch, *U.shape[-2:])
+        Ub = torch.cat([torch.cat([Ue.real, -Ue.imag], -1), torch.cat([Ue.imag, Ue.real], -1)], -2).reshape(n, P2, -1)
+        Ve = V.expand(*batch, *V.shape[-2:])
+        Vb = torch.cat([Ve.real, Ve.imag], -2).reshape(n, -1, Q)
+    step = max(1, _MAP_CHUNK_BYTES // max(1, P2 * Q * c0.element_size()))
+    out = []
+    for i in range(0, n, step):  # chunks of the batch (cache blocking), not a loop over trials' maths
+        c = c0[i:i + step] if U is None else torch.baddbmm(c0[i:i + step], Ub[i:i + step], Vb[i:i + step], alpha=-1)
+        m = c[:, :P] * c[:, :P]
+        m.addcmul_(c[:, P:], c[:, P:])                                        # |C|² (n_chunk, P, Q)
+        row = m.amax(-1).argmax(-1)                                          # (n_chunk,)
+        col = m[torch.arange(m.shape[0], device=m.device), row].argmax(-1)  # (n_chunk,)
+        out.append(row * Q + col)
+    return torch.cat(out).reshape(batch) if out else torch.zeros(batch, dtype=torch.long, device=C0p.device)
 
 
 def _residual_corr(Y, Aw, Bw, a_cols, b_cols, gains):
@@ -146,9 +216,7 @@ def _soft_patch(Y, Ab, Bb, ga, gd, a_cols, b_cols, gains, grids, temperature, wi
     ia, id_ = ga[..., None] + offs, gd[..., None] + offs  # (..., L)
     oka, okd = (ia >= 0) & (ia < Ab.shape[-1]), (id_ >= 0) & (id_ < Bb.shape[-1])
     ia, id_ = ia.clamp(0, Ab.shape[-1] - 1), id_.clamp(0, Bb.shape[-1] - 1)
-    L = offs.numel()
-    Aw = torch.gather(Ab, -1, ia[..., None, :].expand(*ia.shape[:-1], Ab.shape[-2], L))
-    Bw = torch.gather(Bb, -1, id_[..., None, :].expand(*id_.shape[:-1], Bb.shape[-2], L))
+    Aw, Bw = _columns(Ab, ia), _columns(Bb, id_)
     vals = _sq_abs(_residual_corr(Y, Aw, Bw, a_cols, b_cols, gains))  # (..., L, L)
     logits = vals / (temperature * peak.clamp_min(torch.finfo(vals.dtype).tiny))[..., None, None]
     logits = logits.masked_fill(~(oka[..., :, None] & okd[..., None, :]), -torch.inf)
@@ -292,25 +360,30 @@ def omp_angle_delay(Y: torch.Tensor, A: torch.Tensor, B: torch.Tensor, max_targe
     sb = _sq_norm(B, -2).sqrt()  # (..., G_d)
     An = A / sa[..., None, :].to(A.dtype)
     Bn = B / sb[..., None, :].to(B.dtype)
-    Ab = An.expand(*batch, *An.shape[-2:])
-    Bb = Bn.expand(*batch, *Bn.shape[-2:])
+    # a dictionary without batch dims stays shared (indexed, never expanded to the batch)
+    Ab = An if An.dim() == 2 else An.expand(*batch, *An.shape[-2:])
+    Bb = Bn if Bn.dim() == 2 else Bn.expand(*batch, *Bn.shape[-2:])
     y2 = _sq_norm(Y, (-2, -1)).expand(batch)
     with torch.no_grad():  # full maps: only used to pick (and returned detached unless asked)
         An_, Bc_ = An.detach(), Bn.detach().conj()
-        C0 = (An_.mH @ (Y.detach() @ Bc_)).expand(*batch, Ga, Gd)
-    C = C0
+        # the map is kept transposed, C_0^T = (Y B^*)^T conj(A) (..., G_d, G_a): with a shared
+        # angle dictionary this is ONE matrix product over the whole batch, no copy of A
+        C0p = _planar_map(Y.detach() @ Bc_, An_).expand(*batch, 2 * Gd, Ga)  # [Re; Im] C_0^T
     active = torch.ones(batch, dtype=torch.bool, device=Y.device)
     a_cols, b_cols, U, V, bests, picks, peaks, rhs, maps, softs = [], [], [], [], [], [], [], [], [], []
     res_norms = [y2]
     gains = None
     for k in range(K):
         with torch.no_grad():
-            cmap = _sq_abs(C)
-            best = cmap.reshape(*batch, Ga * Gd).argmax(-1)
-        ga = torch.div(best, Gd, rounding_mode="floor")
-        gd = best % Gd
-        a = _column(Ab, ga)  # (..., M), differentiable
-        b = _column(Bb, gd)  # (..., N)
+            if k == 0:
+                best_t = _map_argmax(C0p, None, None)
+            else:  # C_k^T = C_0^T - V^T diag(γ) U^T, searched chunk by chunk
+                best_t = _map_argmax(C0p, torch.stack(V, -1) * gains.detach()[..., None, :], torch.stack(U, -2))
+        ga = best_t % Ga
+        gd = torch.div(best_t, Ga, rounding_mode="floor")
+        best = ga * Gd + gd
+        a = _columns(Ab, ga[..., None])[..., 0]  # (..., M), differentiable
+        b = _columns(Bb, gd[..., None])[..., 0]  # (..., N)
         Yb = (Y @ b.conj()[..., None]).squeeze(-1)  # (..., M)
         r_k = (a.conj() * Yb).sum(-1)  # a^H Y b^*
         if k == 0:
@@ -347,9 +420,8 @@ def omp_angle_delay(Y: torch.Tensor, A: torch.Tensor, B: torch.Tensor, max_targe
         res_norms.append(y2 - (r.conj() * gains).real.sum(-1))
         if k + 1 < K:
             with torch.no_grad():
-                U.append((An_.mH @ a.detach()[..., None]).squeeze(-1))  # (..., G_a)
+                U.append((a.detach()[..., None, :] @ An_.conj()).squeeze(-2))  # (A^H a)^T: (..., G_a)
                 V.append((b.detach()[..., None, :] @ Bc_).squeeze(-2))  # (..., G_d)
-                C = C0 - (torch.stack(U, -1) * gains.detach()[..., None, :]) @ torch.stack(V, -2)
     residual = Y.new_zeros(0)
     As, Bs = torch.stack(a_cols, -1), torch.stack(b_cols, -1)
     if return_residual:

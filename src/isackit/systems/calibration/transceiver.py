@@ -189,8 +189,12 @@ def omp_receiver(Y: torch.Tensor, x: torch.Tensor, rx: ArrayModel, grid: Receive
     Differentiable w.r.t. Y and the learned Rx parameters (not the picks).
     """
     W = grid.window
-    idx = start.unsqueeze(-1) + torch.arange(W, device=Y.device)               # (B, W)
-    A = rx.steering(grid.angles)[:, idx].permute(1, 0, 2)                      # (B, M, W)
+    if W == grid.angles.numel():  # whole grid searched: one dictionary shared by the batch
+        start = torch.zeros_like(start)
+        A = rx.steering(grid.angles)                                           # (M, G)
+    else:
+        idx = start.unsqueeze(-1) + torch.arange(W, device=Y.device)           # (B, W)
+        A = rx.steering(grid.angles)[:, idx].permute(1, 0, 2)                  # (B, M, W)
     Yx = Y * x.conj().unsqueeze(-2)
     thr = None if threshold is None else float(threshold) * noise_variance
     soft = temperature is not None
