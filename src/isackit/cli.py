@@ -187,7 +187,7 @@ def plot(run: Annotated[str, typer.Argument(help="Run folder, or an experiment n
 
     path = find_run(run, runs_dir)
     df, meta = load_results(path)
-    for p in plot_results(df, meta, path / "figures"):
+    for p in plot_results(df, meta, path / "figures", run_dir=path):
         typer.echo(str(p))
 
 

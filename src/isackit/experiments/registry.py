@@ -61,7 +61,10 @@ class Experiment:
     (default: the first numeric swept parameter); ``log_y`` — log-scale y-axis (default True).
 
     Subclasses implement :meth:`run_unit` and, unless the config has a ``sweep`` table of
-    lists (whose cartesian product is the default), :meth:`points`.
+    lists (whose cartesian product is the default), :meth:`points`.  Optional hook:
+    ``figures(self, df, meta, out_dir, run_dir) -> list[Path]`` draws the experiment's own
+    figures after the generic per-metric ones (:func:`isackit.plotting.plot_results`; used by
+    ``isackit run`` and ``isackit plot``; ``run_dir`` is the run folder, for per-unit data).
     """
 
     name: ClassVar[str] = "experiment"

@@ -25,8 +25,16 @@ def param_columns(df: pd.DataFrame) -> list[str]:
 
 
 def _order_keys(frame: pd.DataFrame, df: pd.DataFrame, cols: list[str]) -> list[pd.Series]:
-    """Sort keys that keep each column's first-appearance order in the tidy table."""
-    return [frame[c].map({v: i for i, v in enumerate(dict.fromkeys(df[c]))}) for c in cols]
+    """Sort keys that keep each column's first-appearance order in the tidy table.
+
+    A missing value (NaN/None: a swept parameter that some sweep points do not have) is one
+    value of its own, ordered where it first appears."""
+    keys = []
+    for c in cols:
+        codes, _ = pd.factorize(pd.concat([df[c], frame[c]], ignore_index=True), sort=False,
+                                use_na_sentinel=False)
+        keys.append(pd.Series(codes[len(df):], index=frame.index))
+    return keys
 
 
 def _pivot(df: pd.DataFrame, rows: list[str], column: str, column_order: list) -> pd.DataFrame:

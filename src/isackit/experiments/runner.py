@@ -164,5 +164,5 @@ def run_experiment(
     if figures:
         from ..plotting import plot_results
 
-        figs = plot_results(df, meta, store.figures_dir)
+        figs = plot_results(df, meta, store.figures_dir, run_dir=store.path)
     return RunResult(store.path, df, meta, computed=len(todo), reused=len(units) - len(todo), figures=figs)

@@ -29,7 +29,7 @@ from ...signals.random import awgn
 from .station import Station
 from .transceiver import Transceiver, omp_receiver
 
-__all__ = ["SensingCommMetrics", "evaluate", "parameter_errors", "wilson_interval"]
+__all__ = ["SensingCommMetrics", "evaluate", "aligned_parameters", "parameter_errors", "wilson_interval"]
 
 
 @dataclass
@@ -147,18 +147,70 @@ def _gain_phase(model: ArrayModel):
     return torch.ones(m, dtype=torch.float64), torch.zeros(m, dtype=torch.float64)
 
 
+def _wrap(phase: torch.Tensor) -> torch.Tensor:
+    """Phase wrapped to (-π, π]."""
+    return torch.angle(torch.polar(torch.ones_like(phase), phase))
+
+
+def _circular_mean(phase: torch.Tensor) -> torch.Tensor:
+    return torch.angle(torch.polar(torch.ones_like(phase), phase).mean())
+
+
+@torch.no_grad()
+def aligned_parameters(learned: ArrayModel, true: ArrayModel) -> dict[str, torch.Tensor]:
+    r"""Per-element learned and true parameters in the frame where they can be compared.
+
+    No observation reveals a common phase, a common gain factor or a common translation of an
+    array, so the learned model is aligned to the truth on exactly these before comparing
+    (the one implementation behind :func:`parameter_errors` and the learned-vs-true figure):
+
+    * phase: ψ̂_m − φ̄ with φ̄ = arg Σ_m e^{j(ψ̂_m − ψ_m)} (the common phase offset); both
+      curves are then shown relative to the truth's circular mean arg Σ_m e^{jψ_m}, wrapped
+      to (−180°, 180°];
+    * gain (dB): 20 log10|ĝ_m| − mean_m(20 log10|ĝ_m/g_m|);
+    * displacement (mm): position minus the nominal ULA position, the learned one shifted by
+      the mean of (learned − true) positions.
+
+    Then learned − true is the per-element error whose RMS :func:`parameter_errors` reports.
+
+    Args:
+        learned, true: two :class:`ArrayModel` of the same M elements (the S0 arrays:
+            displacement then gain-phase; a model without a gain-phase error has unit gains
+            and zero phases).
+
+    Returns:
+        float64 tensors: ``phase_deg_learned``, ``phase_deg_true``, ``gain_db_learned``,
+        ``gain_db_true`` ``(M,)`` and ``displacement_mm_learned``, ``displacement_mm_true``
+        ``(M, 3)``.  Not differentiable (evaluation only).
+    """
+    if learned.num_elements != true.num_elements:
+        raise ValueError(f"learned and true arrays differ in size: {learned.num_elements} vs {true.num_elements}")
+    gl, pl = _gain_phase(learned)
+    gt, pt = _gain_phase(true)
+    common = _circular_mean(pl - pt)
+    ref = _circular_mean(pt)
+    dg = 20 * torch.log10(gl.abs().clamp_min(1e-12) / gt)
+    pos_l = learned.positions().detach().double()
+    pos_t = true.positions().detach().double()
+    nominal = true.geometry.positions.detach().double().to(pos_t.device)
+    offset = (pos_l - pos_t).mean(0)
+    return {"phase_deg_learned": torch.rad2deg(_wrap(pl - common - ref)),
+            "phase_deg_true": torch.rad2deg(_wrap(pt - ref)),
+            "gain_db_learned": 20 * torch.log10(gl.abs().clamp_min(1e-12)) - dg.mean(),
+            "gain_db_true": 20 * torch.log10(gt),
+            "displacement_mm_learned": 1e3 * (pos_l - offset - nominal),
+            "displacement_mm_true": 1e3 * (pos_t - nominal)}
+
+
 @torch.no_grad()
 def parameter_errors(learned: ArrayModel, true: ArrayModel) -> dict[str, float]:
     """RMS over elements of learned − true: phase (deg, common phase removed), gain (dB, mean
-    removed) and position (mm, mean offset removed)."""
-    gl, pl = _gain_phase(learned)
-    gt, pt = _gain_phase(true)
-    dphi = torch.angle(torch.polar(torch.ones_like(pl), pl - pt))
-    common = torch.angle(torch.polar(torch.ones_like(dphi), dphi).mean())
-    dphi = torch.angle(torch.polar(torch.ones_like(dphi), dphi - common))
-    dg = 20 * torch.log10(gl.abs().clamp_min(1e-12) / gt)
-    dpos = (learned.positions().detach().double() - true.positions().detach().double())
-    dpos = dpos - dpos.mean(0)
+    removed) and position (mm, mean offset removed) — of :func:`aligned_parameters`."""
+    a = aligned_parameters(learned, true)
+    dphi = torch.deg2rad(a["phase_deg_learned"] - a["phase_deg_true"])
+    dphi = _wrap(dphi)
+    dg = a["gain_db_learned"] - a["gain_db_true"]
+    dpos = a["displacement_mm_learned"] - a["displacement_mm_true"]
     return {"phase_err_deg": math.degrees(float(dphi.pow(2).mean().sqrt())),
-            "gain_err_db": float((dg - dg.mean()).pow(2).mean().sqrt()),
-            "position_err_mm": 1e3 * float(dpos.pow(2).sum(-1).mean().sqrt())}
+            "gain_err_db": float(dg.pow(2).mean().sqrt()),
+            "position_err_mm": float(dpos.pow(2).sum(-1).mean().sqrt())}

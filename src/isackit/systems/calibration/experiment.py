@@ -13,16 +13,26 @@ test scenes:
 * ``unsupervised_residual``: the residual loss, learned-model channel gradient (proposed);
 * ``unsupervised_max_response``: the max-response loss, same gradient (proposed alternative).
 
-At the other w of the trade-off sweep only ``unsupervised_residual`` is trained.
+At the other w of the trade-off sweep only ``tradeoff_methods`` (default: ``unsupervised_residual``)
+are trained.
 
 Metrics (see ``evaluation.py``): ``gospa_m`` (RMS over frames), ``rmse_m`` (matched
 detections), ``pd``, ``false_per_frame``, ``pfa`` (noise-only frames), ``ser``, ``ue_snr_db``,
-``phase_err_deg_{tx,rx}``, ``position_err_mm_{tx,rx}``, ``train_s``, ``final_loss``.
+``phase_err_deg_{tx,rx}``, ``gain_err_db_{tx,rx}``, ``position_err_mm_{tx,rx}``, ``train_s``,
+``final_loss``.  Rows also carry, per unit (device) in their ``extra`` (kept in the run's
+``units/*.json``, not in the results table): the learning curve of each trained method on its
+``train_s`` row (``learning_curve``: step, loss, sensing, comm, detections and the learned-vs-true
+errors after that step's update; ``initial``: the errors before training), and the learned and
+true per-element parameters (:func:`~.evaluation.aligned_parameters`) on the
+``phase_err_deg_{tx,rx}`` rows.  Figures (``figures.py``, drawn by ``isackit run`` / ``isackit
+plot``): learning curves and learned-vs-true per device, and the sensing–comm trade-off.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +40,10 @@ import torch
 from pydantic import Field
 
 from ...experiments import Experiment, ExperimentConfig, Row, mean_row, register_experiment
+from ...impairments.base import ArrayModel
 from ...learning.checkpoint import load_checkpoint, save_checkpoint
 from .config import CalibrationConfig
-from .evaluation import evaluate, parameter_errors
+from .evaluation import aligned_parameters, evaluate, parameter_errors
 from .station import Station, learnable_array
 from .training import train_calibration
 from .transceiver import Transceiver, calibrate_threshold
@@ -60,10 +71,15 @@ class CalibrationExperimentConfig(ExperimentConfig):
     Attributes:
         scenario: overrides of :class:`CalibrationConfig` fields (sizes, training, ...).
         methods: which methods run at the main weight ``scenario.loss_weight``.
-        tradeoff_weights: extra ISAC loss weights w at which ``unsupervised_residual`` runs.
+        tradeoff_weights: extra ISAC loss weights w at which ``tradeoff_methods`` run.
+        tradeoff_methods: the methods trained at the extra weights (default: the proposed
+            ``unsupervised_residual`` only; add ``unsupervised_max_response`` to draw both
+            unsupervised losses' trade-off curves).
         threshold_frames: noise-only frames used to set the detection threshold.
         gospa_cutoff: GOSPA cut-off c in metres (also the matching radius).
         save_dir: if not empty, trained calibrations are saved under it.
+        curve_every: the learning curves record every ``curve_every`` training steps (and the
+            last).
         threads: torch intra-op threads while a unit runs (0: leave torch's setting).  The
             tensors of one step are small: on a loaded 2-core machine 2 threads made training
             8x SLOWER than 1 (oversubscription), so the default is 1.
@@ -72,9 +88,11 @@ class CalibrationExperimentConfig(ExperimentConfig):
     scenario: dict[str, Scalar] = Field(default_factory=dict)
     methods: list[str] = Field(default_factory=lambda: list(METHODS))
     tradeoff_weights: list[float] = Field(default_factory=lambda: [0.0, 1.0])
+    tradeoff_methods: list[str] = Field(default_factory=lambda: [PROPOSED])
     gospa_cutoff: float = Field(default=5.0, gt=0)
     save_dir: str = ""
     threads: int = Field(default=1, ge=0)
+    curve_every: int = Field(default=10, ge=1)
 
 
 def scenario_config(config: CalibrationExperimentConfig, **changes: Any) -> CalibrationConfig:
@@ -95,8 +113,13 @@ def build_transceiver(method: str, cfg: CalibrationConfig, station: Station | No
     return Transceiver(cfg, tx, rx)
 
 
-def calibrate_method(method: str, cfg: CalibrationConfig, station: Station, seed: int):
-    """Build, threshold and (if the method learns) train a transceiver; returns (transceiver, log)."""
+def calibrate_method(method: str, cfg: CalibrationConfig, station: Station, seed: int,
+                     monitor: Callable[[Transceiver], dict[str, float]] | None = None, log_every: int = 10):
+    """Build, threshold and (if the method learns) train a transceiver; returns (transceiver, log).
+
+    ``monitor`` and ``log_every`` go to :func:`train_calibration` (``monitor`` must not read the
+    station: it is the experiment's, holding copies of the truth taken outside the training).
+    """
     overrides = METHODS[method]
     if overrides is not None:
         cfg = cfg.with_updates(**overrides, seed=seed)
@@ -106,7 +129,7 @@ def calibrate_method(method: str, cfg: CalibrationConfig, station: Station, seed
     calibrate_threshold(tr, thr_scenes(), thr_gen)
     log = None
     if overrides is not None:
-        log = train_calibration(tr, station, cfg)
+        log = train_calibration(tr, station, cfg, log_every=log_every, monitor=monitor)
         calibrate_threshold(tr, thr_scenes(), torch.Generator().manual_seed(seed + 17))
     return tr, log
 
@@ -139,6 +162,20 @@ def _rows(method: str, m, trials: int) -> list[Row]:
     ]
 
 
+def _error_monitor(true_tx: ArrayModel, true_rx: ArrayModel) -> Callable[[Transceiver], dict[str, float]]:
+    """``monitor(transceiver)`` → learned-vs-true errors ``{phase_err_deg_tx, gain_err_db_tx,
+    position_err_mm_tx, ..._rx}`` (:func:`parameter_errors`) for the learning curves; it holds
+    copies of the truth taken by the experiment, so training itself never reads them."""
+
+    def monitor(tr: Transceiver) -> dict[str, float]:
+        out = {}
+        for side, learned, true in (("tx", tr.tx, true_tx), ("rx", tr.rx, true_rx)):
+            out.update({f"{k}_{side}": v for k, v in parameter_errors(learned, true).items()})
+        return out
+
+    return monitor
+
+
 @register_experiment("calibration", config_model=CalibrationExperimentConfig,
                      description="S0: unsupervised end-to-end array calibration for multi-target ISAC")
 class CalibrationExperiment(Experiment):
@@ -150,6 +187,13 @@ class CalibrationExperiment(Experiment):
         ws = [main] + [float(w) for w in config.tradeoff_weights if not math.isclose(w, main)]
         return [{"w": float(w)} for w in ws]
 
+    def figures(self, df, meta: dict, out_dir: Path, run_dir: Path | None) -> list[Path]:
+        """The experiment's own figures (trade-off, learning curves, learned vs true): see
+        :mod:`.figures`; called by :func:`isackit.plotting.plot_results`."""
+        from .figures import calibration_figures
+
+        return calibration_figures(df, meta, out_dir, run_dir)
+
     def run_unit(self, config: CalibrationExperimentConfig, unit, device) -> list[Row]:
         previous = torch.get_num_threads()
         if config.threads:
@@ -160,30 +204,38 @@ class CalibrationExperiment(Experiment):
             torch.set_num_threads(previous)
 
     def _run_unit(self, config: CalibrationExperimentConfig, unit, device) -> list[Row]:
-        for m in config.methods:
+        for m in [*config.methods, *config.tradeoff_methods]:
             if m not in METHODS:
                 raise ValueError(f"unknown calibration method {m!r}; expected one of {', '.join(METHODS)}")
         w = float(unit.point["w"])
         cfg = scenario_config(config, loss_weight=w)
         main = math.isclose(w, scenario_config(config).loss_weight)
-        methods = config.methods if main else [PROPOSED]
+        methods = config.methods if main else config.tradeoff_methods
         seed = int(unit.seed % (2**31 - 1000))
         station = Station(cfg, device_seed=seed, device=device)
+        ttx, trx = station.true_models()     # copies, for the reports only (never the learner's)
+        monitor = _error_monitor(ttx, trx)
+        initial = monitor(build_transceiver("uncalibrated", cfg).to(station.device))
         rows: list[Row] = []
         for method in methods:
-            tr, log = calibrate_method(method, cfg, station, seed + 101)
+            tr, log = calibrate_method(method, cfg, station, seed + 101, monitor=monitor,
+                                       log_every=config.curve_every)
             metrics = evaluate(tr, station, unit.trials, seed + 202, gospa_cutoff=config.gospa_cutoff)
             rows += _rows(method, metrics, unit.trials)
             if method != "perfect":
-                ttx, trx = station.true_models()
                 for side, learned, true in (("tx", tr.tx, ttx), ("rx", tr.rx, trx)):
+                    elements = {k: v.tolist() for k, v in aligned_parameters(learned, true).items()}
                     for k, v in parameter_errors(learned, true).items():
-                        rows.append(mean_row(method, f"{k}_{side}", torch.tensor([v]), unit.trials))
+                        row = mean_row(method, f"{k}_{side}", torch.tensor([v], dtype=torch.float64), unit.trials)
+                        if k == "phase_err_deg":
+                            row = replace(row, extra={"elements": elements})
+                        rows.append(row)
             if log is not None:
-                curve = [(r["step"], r["loss"]) for r in log.records]
+                curve = {key: [r.get(key, math.nan) for r in log.records] for key in log.records[0]}
                 rows.append(Row(method, "train_s", "mean", log.seconds, 1, unit.trials,
-                                extra={"learning_curve": curve}))
-                rows.append(mean_row(method, "final_loss", torch.tensor([log.records[-1]["loss"]]), unit.trials))
+                                extra={"learning_curve": curve, "initial": initial}))
+                rows.append(mean_row(method, "final_loss", torch.tensor([log.records[-1]["loss"]], dtype=torch.float64),
+                                     unit.trials))
                 if config.save_dir:
                     save_calibration(tr, Path(config.save_dir) / f"w{w:g}" / f"chunk{unit.chunk_index}" / method,
                                      {"method": method, "device_seed": seed})

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -84,7 +85,8 @@ class World(Protocol):
 
 @dataclass
 class TrainingLog:
-    """Per-logged-step records (step, loss, sensing, comm) and the wall time."""
+    """Per-logged-step records (step, loss, sensing, comm, detections and any monitored
+    values) and the wall time (monitoring included)."""
 
     records: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -206,12 +208,19 @@ def training_step(transceiver: Transceiver, world: World, scenes: Scenes, optimi
     with torch.no_grad():
         Y = world.sense(f.detach(), scenes, noise)
         y = world.ue_receive(f.detach(), scenes, noise)
-    Yl, yl = Y.clone().requires_grad_(True), y.clone().requires_grad_(True)
+    # ∂L/∂Y and ∂L/∂y (the backward pass into the channel) are needed only by the surrogates
+    # that chain them through a channel Jacobian; the UE-probe surrogate with the Rx-only
+    # sensing update needs neither, which saves a second backward pass through the receiver.
+    need = cfg.gradient == "true" or (cfg.gradient != "none" and (cfg.comm_gradient != "perturbation"
+                                                                   or cfg.tx_from_sensing))
+    Yl, yl = (Y.clone().requires_grad_(True), y.clone().requires_grad_(True)) if need else (Y, y)
     soft = transceiver.detect(Yl, scenes)
     ls = _sensing_loss(cfg, Yl, scenes, transceiver, soft)
     lc = comm_loss(yl)
     loss = isac_loss(ls, lc, cfg.loss_weight)
-    gY, gy = torch.autograd.grad(loss, [Yl, yl], retain_graph=True, allow_unused=True)
+    gY = gy = None
+    if need:
+        gY, gy = torch.autograd.grad(loss, [Yl, yl], retain_graph=True, allow_unused=True)
     gY = torch.zeros_like(Y) if gY is None else gY.detach()
     gy = torch.zeros_like(y) if gy is None else gy.detach()
     if cfg.gradient == "true":
@@ -232,15 +241,28 @@ def training_step(transceiver: Transceiver, world: World, scenes: Scenes, optimi
 
 
 def train_calibration(transceiver: Transceiver, world: World, cfg: CalibrationConfig | None = None,
-                      log_every: int = 10, progress=None) -> TrainingLog:
+                      log_every: int = 10, progress=None,
+                      monitor: Callable[[Transceiver], dict[str, float]] | None = None) -> TrainingLog:
     """Calibrate ``transceiver``'s learnable models on fresh scenes from ``world``.
 
     Scenes and noise come from generators seeded by ``cfg.seed`` (deterministic on CPU).
     The detection threshold must be set beforehand (:func:`calibrate_threshold`).
 
+    Args:
+        log_every: record the step's loss terms every ``log_every`` steps and at the last.
+        progress: optional ``progress(step, record)`` called after every step.
+        monitor: optional ``monitor(transceiver) -> {name: value}``, called (under
+            ``no_grad``) after the update of every logged step; its entries are added to that
+            step's record.  It runs OUTSIDE the training step and must neither change the
+            transceiver nor draw random numbers, so training is the same with or without it —
+            the experiment uses it to track the learned-vs-true parameter errors, which only
+            the simulation (never the learner) can compute.
+
     Returns the learning curve (every ``log_every`` steps and the last).
     """
     cfg = transceiver.config if cfg is None else cfg
+    if int(log_every) < 1:
+        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
     if not math.isfinite(float(transceiver.threshold)):
         raise ValueError("set the detection threshold first (calibrate_threshold)")
     scene_gen = torch.Generator().manual_seed(cfg.seed)
@@ -256,7 +278,11 @@ def train_calibration(transceiver: Transceiver, world: World, cfg: CalibrationCo
         scenes = world.draw_scenes(cfg.batch_size, scene_gen)
         rec = training_step(transceiver, world, scenes, opt, noise_gen, cfg)
         if step % log_every == 0 or step == cfg.steps - 1:
-            log.records.append({"step": step, **rec})
+            extra = {}
+            if monitor is not None:
+                with torch.no_grad():
+                    extra = {k: float(v) for k, v in monitor(transceiver).items()}
+            log.records.append({"step": step, **rec, **extra})
         if progress is not None:
             progress(step, rec)
     log.seconds = time.perf_counter() - t0
