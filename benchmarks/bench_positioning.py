@@ -8,6 +8,8 @@ Measures (wall time, after one warm-up call):
 * ``ml_position``: bearing-intersection ML position, trials per second;
 * ``aod_crb`` / ``peb``: bounds per second (batched over angles / positions);
 * ``ae_train_step``: one Adam step of the AoD and position autoencoders (batch B, hidden H);
+* ``ae_finetune_step``: one decoder-only Adam step of the HYBRID AoD and position
+  autoencoders (precoder frozen; includes the windowed ML AoD / bearing-intersection guess);
 * ``ae_inference``: AoD autoencoder forward pass, trials per second.
 
 Usage:
@@ -27,7 +29,12 @@ from pathlib import Path
 
 import torch
 
-from isackit.systems.positioning.autoencoder import AoDAutoencoder, PositionAutoencoder, train_autoencoder
+from isackit.systems.positioning.autoencoder import (
+    AoDAutoencoder,
+    PositionAutoencoder,
+    hybrid_from,
+    train_autoencoder,
+)
 from isackit.systems.positioning.benchmark import (
     benchmark_precoder,
     hybrid_codebook,
@@ -128,6 +135,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         steps = 3
         log = train_autoencoder(model, sample, arrays, 20.0, steps, batch, generator=g)
         record(f"ae_train_step_{kind}", log["seconds"] / steps, hidden=hidden, batch=batch)
+        q_, psi_ = cfg.bs_tensor()
+        hyb = hybrid_from(model.cpu(), bs_positions=q_.tolist(), bs_orientations=psi_.tolist()).to(device)
+        log = train_autoencoder(hyb, sample, arrays, 20.0, steps, batch, generator=g, train_precoder=False)
+        record(f"ae_finetune_step_{kind}", log["seconds"] / steps, hidden=hidden, batch=batch)
 
     model = AoDAutoencoder(2, cfg.num_antennas, cfg.num_transmissions, hidden).to(device)
     sc, th = sample_aod_batch(cfg, trials, g, device=device)

@@ -114,3 +114,135 @@ def test_positioning_experiment_tiny(tmp_path):
     rows2 = exp.run_unit(spec.config, WorkUnit(0, pts[0], 0, 1, 12), torch.device("cpu"))
     assert {r.metric for r in rows2} == {"beam_gain_bs1", "beam_gain_bs2"}
     assert len(sorted((tmp_path / "models").iterdir())) == 2
+
+
+# -- hybrid decoder (our deviation: correction around the model-based estimate) ----------------
+
+from isackit.systems.positioning.autoencoder import AoDDecoder, PositionDecoder, geometric_aods, hybrid_from  # noqa: E402
+from isackit.systems.positioning.benchmark import ml_aod  # noqa: E402
+
+
+def _tiny_pair(cfg):
+    torch.manual_seed(0)
+    q, psi = cfg.bs_tensor()
+    aod = AoDAutoencoder(2, 32, 20, hidden=8, depth=2)
+    pos = PositionAutoencoder(2, 32, 20, cfg.prior_centre, cfg.prior_side, hidden=8, depth=2)
+    return aod, pos, q, psi
+
+
+def test_hybrid_starts_at_model_based_estimate_and_reaches_truth_at_high_snr(cfg):
+    """Zero-initialised correction: θ̂ = ml_aod(y, F, nominal, window); with the window opened to
+    the whole sector and 60 dB SNR the ML estimate of an unimpaired array is the true AoD."""
+    aod, pos, q, psi = _tiny_pair(cfg)
+    arrays = build_arrays(cfg)
+    h = hybrid_from(aod, ml_grid=128)
+    assert all(torch.equal(a, b) for a, b in zip(h.precoder_nets.state_dict().values(),
+                                                   aod.precoder_nets.state_dict().values()))
+    h.window = math.pi  # search the whole sector
+    g = torch.Generator().manual_seed(2)
+    s, th = sample_aod_batch(cfg, 64, g, mode="eval")
+    with torch.no_grad():
+        est = h(s, th, arrays, 60.0, torch.Generator().manual_seed(3))
+        y, F = h.observe_with_precoders(s, th, arrays, 60.0, torch.Generator().manual_seed(3))
+    ref = torch.stack([ml_aod(y[:, i], F[:, i], arrays[i].ideal(), s[:, i], 128, 8) for i in range(2)], -1)
+    assert torch.equal(est, ref)                     # the library's ML, nothing re-implemented
+    assert (est - th).abs().max() < 1e-3             # rad; ≈ 0.06°
+    hp = hybrid_from(pos, ml_grid=128, bs_positions=q.tolist(), bs_orientations=psi.tolist())
+    hp.window = math.pi
+    p, th, s = sample_position_batch(cfg, 64, g)
+    with torch.no_grad():
+        p_hat = hp(s, th, arrays, 60.0, torch.Generator().manual_seed(4))
+    inside = ((p - torch.tensor(cfg.prior_centre)).abs() < 0.45 * cfg.prior_side).all(-1)
+    # a ULA sees θ and 180° - θ alike: skip draws whose sector holds both (scenario module doc)
+    mirror = math.pi - th
+    ambiguous = ((mirror >= s[..., 0]) & (mirror <= s[..., 1]) & ((mirror - th).abs() > 1e-2)).any(-1)
+    keep = inside & ~ambiguous
+    assert keep.sum() > 32
+    assert (p_hat - p)[keep].norm(dim=-1).max() < 0.01   # m: exact bearing intersection
+
+
+def test_hybrid_requires_geometry_and_guess(cfg):
+    aod, pos, q, psi = _tiny_pair(cfg)
+    with pytest.raises(ValueError, match="bs_positions"):
+        hybrid_from(pos)
+    dec = AoDDecoder(20, hidden=4, hybrid=True)
+    with pytest.raises(ValueError, match="guess"):
+        dec(torch.zeros(3, 20, dtype=torch.complex64), torch.tensor([[0.0, 0.2]]).expand(3, 2), 10.0)
+
+
+def test_hybrid_decoders_gradcheck_float64(gen):
+    dec = AoDDecoder(3, hidden=4, hybrid=True).double()
+    torch.nn.init.normal_(dec.net[-1].weight, generator=gen)       # not the zero initialisation
+    sec = torch.tensor([[0.1, 0.5], [-0.3, 0.0]], dtype=torch.float64)
+    y = torch.randn(2, 3, dtype=torch.complex128, generator=gen, requires_grad=True)
+    guess = torch.tensor([0.2, -0.1], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda yy, gg: dec(yy, sec, 10.0, gg), (y, guess))
+    pdec = PositionDecoder(2, 3, (0.5, 5.0), 3.0, hidden=4, hybrid=True).double()
+    torch.nn.init.normal_(pdec.net[-1].weight, generator=gen)
+    yp = torch.randn(4, 2, 3, dtype=torch.complex128, generator=gen, requires_grad=True)
+    pg = torch.randn(4, 2, dtype=torch.float64, generator=gen, requires_grad=True)
+    u = torch.rand(4, 4, dtype=torch.float64, generator=gen)
+    assert torch.autograd.gradcheck(lambda yy, pp: pdec(yy, 10.0, pp, u), (yp, pg))
+
+
+def test_decoder_finetune_is_deterministic_and_freezes_precoder(cfg, tmp_path):
+    arrays = build_arrays(cfg, "coupling")
+    aod, pos, q, psi = _tiny_pair(cfg)
+
+    def sample(b, g):
+        p, th, s = sample_position_batch(cfg, b, g, repeats=4)
+        return s, th, p
+
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(5)  # initialisation of the correction net (the experiment seeds it per model key)
+        h = hybrid_from(pos, ml_grid=32, bs_positions=q.tolist(), bs_orientations=psi.tolist())
+        before = {k: v.clone() for k, v in h.state_dict().items()}
+        train_autoencoder(h, sample, arrays, 20.0, steps=3, batch=64, generator=torch.Generator().manual_seed(7),
+                          train_precoder=False)
+        after = h.state_dict()
+        for k in before:
+            if k.startswith(("precoder_nets", "coarse")):
+                assert torch.equal(before[k], after[k]), k      # frozen
+        assert not torch.equal(before["decoder.net.0.weight"], after["decoder.net.0.weight"])
+        assert all(p.requires_grad for p in h.parameters())     # freezing is undone afterwards
+        runs.append(after)
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+    path = save_autoencoder(tmp_path / "hyb", h)
+    h2, _ = load_autoencoder(path)
+    s = sample_position_batch(cfg, 8, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = h(s[2], s[1], arrays, 20.0, torch.Generator().manual_seed(2))
+        b = h2(s[2], s[1], arrays, 20.0, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b)
+
+
+def test_geometric_aods_matches_ml_aod_per_bs(cfg, gen):
+    arrays = [a.ideal() for a in build_arrays(cfg)]
+    aod, _, _, _ = _tiny_pair(cfg)
+    s, th = sample_aod_batch(cfg, 16, gen, mode="eval")
+    with torch.no_grad():
+        y, F = aod.observe_with_precoders(s, th, arrays, 20.0, gen)
+    got = geometric_aods(y, F, arrays, s, 64, 8)
+    assert got.shape == (16, 2)
+    assert torch.equal(got[:, 1], ml_aod(y[:, 1], F[:, 1], arrays[1], s[:, 1], 64, 8))
+
+
+def test_positioning_experiment_hybrid_decoder_tiny(tmp_path):
+    """``decoder = "hybrid"``: seed model trained first, then a hybrid model saved under its own key."""
+    from isackit.experiments.registry import resolve_spec
+    from isackit.experiments.units import WorkUnit, aggregate_rows
+
+    spec = resolve_spec("positioning", quick=True, overrides=[
+        ("hidden", 8), ("depth", 2), ("train_steps", 3), ("train_batch", 32), ("trials", 20), ("chunk", 20),
+        ("snr_db", [20.0]), ("train_snr_db", [20.0]), ("impairments", ["spacing"]), ("panels", ["snr"]),
+        ("decoder", "hybrid"), ("finetune_steps", 2), ("hybrid_grid", 16),
+        ("model_dir", str(tmp_path / "models")), ("bound_angles", 5), ("power_angles", 11), ("ml_grid", 64)])
+    exp = spec.experiment()
+    (pt,) = exp.points(spec.config)
+    agg = aggregate_rows(exp.run_unit(spec.config, WorkUnit(0, pt, 0, 20, 11), torch.device("cpu")))
+    for metric in ("aod_rmse_deg_bs1", "position_rmse_m"):
+        assert math.isfinite(agg[("learned", metric)][0])
+    names = sorted(p.name.split("-")[0] + ("-hybrid" if "hybrid" in p.name else "")
+                   for p in (tmp_path / "models").iterdir())
+    assert names == ["aod", "aod-hybrid", "position", "position-hybrid"]

@@ -13,6 +13,7 @@ from .autoencoder import (
     AoDAutoencoder,
     PositionAutoencoder,
     PrecoderNet,
+    hybrid_from,
     load_autoencoder,
     save_autoencoder,
     train_autoencoder,
@@ -39,6 +40,7 @@ __all__ = [
     "AoDAutoencoder",
     "PositionAutoencoder",
     "train_autoencoder",
+    "hybrid_from",
     "save_autoencoder",
     "load_autoencoder",
 ]

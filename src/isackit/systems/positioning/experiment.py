@@ -19,7 +19,10 @@ Learned models are trained once per (kind, impairment, σ_λ, ζ, training SNR, 
 settings) and stored with :func:`~.autoencoder.save_autoencoder` under ``model_dir``; later
 units and runs load them (safetensors, no unpickling).  An evaluation SNR uses the model
 trained at the nearest ``train_snr_db`` (all evaluation SNRs when that list is empty, as in
-the seed).
+the seed).  ``decoder = "hybrid"`` (our deviation; default ``"seed"``) adds, per model, a
+decoder-only fine-tune of a correction network around the windowed ML estimate with the
+precoders frozen (:func:`~.autoencoder.hybrid_from`); the ``learned`` rows then use it, and
+the bounds are still the CRB / PEB of the (same) learned precoders with the TRUE arrays.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from ...experiments.units import Row, WorkUnit, bound_row, mean_row, rmse_row
 from .autoencoder import (
     AoDAutoencoder,
     PositionAutoencoder,
+    hybrid_from,
     load_autoencoder,
     save_autoencoder,
     train_autoencoder,
@@ -90,6 +94,14 @@ class PositioningExperimentConfig(ExperimentConfig):
     warm_start: bool = True          # initialise each SNR's model from the next lower training SNR's
     warm_steps: int = Field(default=1000, ge=1)
     model_dir: str = "models/positioning"
+    # hybrid decoder (our deviation, see autoencoder module doc): after the seed training, the
+    # precoders are frozen and a correction decoder around the model-based estimate is trained
+    decoder: Literal["seed", "hybrid"] = "seed"
+    finetune_steps: int = Field(default=400, ge=1)
+    finetune_batch: int | None = Field(default=None, ge=1)   # None: train_batch
+    finetune_lr: float = Field(default=1e-3, gt=0)
+    correction_scale: float = Field(default=0.1, gt=0)
+    hybrid_grid: int = Field(default=64, ge=8)               # ml_aod grid of the model-based guess
     # benchmark
     power_angles: int = Field(default=41, ge=2)
     ml_grid: int = Field(default=256, ge=8)
@@ -122,10 +134,59 @@ def trained_model(config: PositioningExperimentConfig, kind: Literal["aod", "pos
     """Load (or train once and save) the ``kind`` autoencoder for this scenario and SNR.
 
     With ``warm_start`` and a lower training SNR in ``train_snr_db``, the model starts from
-    that SNR's model (trained first, recursively) and trains for ``warm_steps``.
+    that SNR's model (trained first, recursively) and trains for ``warm_steps``.  With
+    ``decoder = "hybrid"`` that (seed) model's precoders are then frozen and a hybrid
+    correction decoder is trained for ``finetune_steps`` (batch ``finetune_batch``, Adam with
+    a cosine schedule ``finetune_lr`` → ``min_lr``); it is saved under its own key.
     """
+    base = _seed_model(config, kind, scenario, snr_db)
+    if config.decoder == "seed":
+        return base
+    batch = config.finetune_batch or config.train_batch
+    settings = dict(parent=base.checkpoint_key, decoder="hybrid", steps=config.finetune_steps, batch=batch,
+                    lr=config.finetune_lr, min_lr=config.min_lr, scale=config.correction_scale,
+                    grid=config.hybrid_grid, snr_db=float(snr_db))
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    if key in _MODELS:
+        return _MODELS[key]
+    path = Path(config.model_dir) / f"{kind}-hybrid-{key}"
+    if (path / "config.json").is_file():
+        model, _ = load_autoencoder(path)
+    else:
+        q, psi = scenario.bs_tensor()
+        seed = int(key, 16) % (2**62)
+        with torch.random.fork_rng(devices=[]):  # layer initialisation only; global state restored
+            torch.manual_seed(seed)
+            model = hybrid_from(base, config.correction_scale, config.hybrid_grid, q.tolist(), psi.tolist())
+        sample = _sampler(config, kind, scenario)
+        log = train_autoencoder(model, sample, build_arrays(scenario), snr_db, config.finetune_steps, batch,
+                                config.finetune_lr, config.min_lr, generator=torch.Generator().manual_seed(seed),
+                                train_precoder=False)
+        save_autoencoder(path, model, extra=dict(settings, train_seconds=log["seconds"],
+                                                 final_loss=log["losses"][-1]))
+    model.checkpoint_key = key
+    _MODELS[key] = model
+    return model
+
+
+def _sampler(config: PositioningExperimentConfig, kind: str, sc: PositioningConfig):
+    """Training draw ``(batch, generator) -> (sectors, theta, target)`` of the ``kind`` AE."""
+    if kind == "aod":
+        def sample(b, g):
+            s, th = sample_aod_batch(sc, b, g, mode=config.train_sectors, repeats=config.train_repeats)
+            return s, th, th
+    else:
+        def sample(b, g):
+            p, th, s = sample_position_batch(sc, b, g, repeats=config.train_repeats)
+            return s, th, p
+    return sample
+
+
+def _seed_model(config: PositioningExperimentConfig, kind: Literal["aod", "position"],
+                scenario: PositioningConfig, snr_db: float):
+    """The seed's end-to-end autoencoder (precoder + MLP decoder), trained once and cached."""
     lower = _lower_training_snr(config, snr_db) if config.train_snr_db else None
-    parent = trained_model(config, kind, scenario, lower) if lower is not None else None
+    parent = _seed_model(config, kind, scenario, lower) if lower is not None else None
     settings = dict(kind=kind, scenario=scenario.model_dump(mode="json"), snr_db=float(snr_db),
                     hidden=config.hidden, depth=config.depth, derotate=config.derotate,
                     steps=config.train_steps if parent is None else config.warm_steps,
@@ -153,15 +214,7 @@ def trained_model(config: PositioningExperimentConfig, kind: Literal["aod", "pos
                                             sc.prior_side, config.hidden, config.depth, config.derotate)
         if parent is not None:
             model.load_state_dict(parent.state_dict())
-
-        if kind == "aod":
-            def sample(b, g):
-                s, th = sample_aod_batch(sc, b, g, mode=config.train_sectors, repeats=config.train_repeats)
-                return s, th, th
-        else:
-            def sample(b, g):
-                p, th, s = sample_position_batch(sc, b, g, repeats=config.train_repeats)
-                return s, th, p
+        sample = _sampler(config, kind, sc)
         g = torch.Generator().manual_seed(seed)
         log = train_autoencoder(model, sample, arrays, snr_db, settings["steps"], config.train_batch,
                                 config.lr, config.min_lr, generator=g)
@@ -274,7 +327,8 @@ def _position_rows(config, setup: _Setup, snr_db: float, trials: int, g: torch.G
 def _pattern_rows(config, setup: _Setup, angle_deg: float) -> list[Row]:
     sc = setup.scenario
     th = torch.tensor([math.radians(angle_deg)], dtype=torch.float64)
-    model = trained_model(config, "aod", sc, _training_snr(config, config.pattern_snr_db))
+    # the precoders only: the hybrid decoder (if any) shares the seed model's precoders
+    model = _seed_model(config, "aod", sc, _training_snr(config, config.pattern_snr_db))
     with torch.no_grad():
         F_l = model.precoders(setup.aod_sectors.float()).to(torch.complex128)
     rows = []
