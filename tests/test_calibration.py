@@ -209,7 +209,8 @@ class SealedStation(Station):
         raise RuntimeError("calibration read the true impairments (true_models)")
 
 
-@pytest.mark.parametrize("method", ["unsupervised_residual", "unsupervised_max_response", "supervised"])
+@pytest.mark.parametrize("method", ["unsupervised_residual", "unsupervised_max_response",
+                                    "unsupervised_max_response_adm", "supervised"])
 def test_calibration_never_reads_true_impairments(method):
     cfg = tiny(steps=3)
     st = SealedStation(cfg, 4)

@@ -26,7 +26,8 @@ from isackit.systems.calibration.evaluation import aligned_parameters, parameter
 from isackit.systems.calibration.experiment import calibrate_method  # noqa: E402
 from isackit.systems.calibration.station import Station, impaired_array, learnable_array  # noqa: E402
 
-TRAINED = ["supervised", "true_gradient", "unsupervised_residual", "unsupervised_max_response"]
+TRAINED = ["supervised", "true_gradient", "unsupervised_residual", "unsupervised_max_response",
+           "unsupervised_max_response_adm"]
 STEPS = 3
 
 
@@ -35,7 +36,7 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cal") / "run"
     spec = resolve_spec("calibration", smoke=True, overrides=[
         ("trials", 16), ("chunk", 8), ("curve_every", 1), ("scenario.steps", STEPS),
-        ("tradeoff_methods", ["unsupervised_residual", "unsupervised_max_response"])])
+        ("tradeoff_methods", list(F.UNSUPERVISED))])
     res = run_experiment(spec, out=out, figures=False)
     # the experiment's own figures, through the hook plot_results calls after the generic ones
     figures = experiment_figures(res.results, res.meta, out / "figures", out)

@@ -254,3 +254,18 @@ def test_planar_map_equals_complex_product(gen, shared):
     X = torch.randn(2, 3, 6, 19, dtype=C128, generator=gen)
     A = torch.randn(6, 25, dtype=C128, generator=gen) if shared else torch.randn(2, 3, 6, 25, dtype=C128, generator=gen)
     torch.testing.assert_close(sp._planar_map(X, A), sp._planar(X.mT @ A.conj()), rtol=1e-13, atol=1e-13)
+
+
+def test_responses_are_the_observation_map_at_the_picks(gen):
+    """``responses``: |a^H Y b^*|²/(‖a‖²‖b‖²) of each picked atom on Y itself (NumPy reference)."""
+    Y, A, B, *_ = _angle_delay_problem(gen, batch=(4,), noise=0.3)
+    res = omp_angle_delay(Y, A, B, 3)
+    Yn, An, Bn = Y.numpy(), A.numpy(), B.numpy()
+    for i in range(4):
+        for k in range(3):
+            ga, gd = res.indices[i, k].tolist()
+            a, b = An[:, ga], Bn[:, gd]
+            ref = abs(a.conj() @ Yn[i] @ b.conj()) ** 2 / (np.vdot(a, a).real * np.vdot(b, b).real)
+            assert res.responses[i, k].item() == pytest.approx(ref, rel=1e-10)
+    # the first pick's response is its peak; later picks see the deflated map in ``peaks``
+    torch.testing.assert_close(res.responses[:, 0], res.peaks[:, 0])

@@ -77,6 +77,9 @@ class OMPResult:
         maps: optional ``(..., K, G)`` / ``(..., K, G_a, G_d)`` normalised correlation maps
             seen at each iteration (before the pick).
         soft_locations: optional ``(..., K, P)`` soft-argmax grid coordinates of each pick.
+        responses: optional ``(..., K)`` real (separable OMP), |a_k^H Y b_k^*|² of each pick's
+            unit-norm atom on the OBSERVATION (the un-deflated angle–delay map at the picks,
+            0 where not picked); differentiable.
     """
 
     indices: torch.Tensor
@@ -87,6 +90,7 @@ class OMPResult:
     residual_norms: torch.Tensor
     maps: torch.Tensor | None = None
     soft_locations: torch.Tensor | None = None
+    responses: torch.Tensor | None = None
 
 
 def _as_threshold(threshold, like: torch.Tensor):
@@ -437,6 +441,7 @@ def omp_angle_delay(Y: torch.Tensor, A: torch.Tensor, B: torch.Tensor, max_targe
     return OMPResult(
         indices=torch.stack([ia, id_], -1), picked=pk,
         gains=gains, peaks=torch.stack(peaks, -1),
+        responses=_sq_abs(torch.stack(rhs, -1)),
         residual=residual,
         residual_norms=torch.stack(res_norms, -1),
         maps=torch.stack(maps, -3) if return_maps else None,

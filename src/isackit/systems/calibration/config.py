@@ -48,7 +48,7 @@ from ...constants import ROOM_TEMPERATURE, SPEED_OF_LIGHT
 
 __all__ = ["CalibrationConfig", "SENSING_LOSSES", "GRADIENT_MODES", "COMM_GRADIENT_MODES"]
 
-SENSING_LOSSES = ("residual", "max_response", "supervised")
+SENSING_LOSSES = ("residual", "max_response", "max_response_adm", "supervised")
 GRADIENT_MODES = ("model", "true", "none")
 COMM_GRADIENT_MODES = ("perturbation", "model")
 

@@ -11,7 +11,12 @@ test scenes:
 * ``supervised``: labelled targets (LS residual at the true positions) (baseline b);
 * ``true_gradient``: the residual loss with the real channel's gradient (baseline c);
 * ``unsupervised_residual``: the residual loss, learned-model channel gradient (proposed);
-* ``unsupervised_max_response``: the max-response loss, same gradient (proposed alternative).
+* ``unsupervised_max_response``: the max-response loss on OMP's iteration maps (the maps of
+  the residual, deflated by the LS re-fit), same gradient (proposed alternative, reading 1);
+* ``unsupervised_max_response_adm``: the max-response loss on the observation's own angle–delay
+  map at the detected peaks (no deflation), same gradient (proposed alternative, reading 2).
+  The seed's "maximise the maximum response of the angle-delay map of the targets" admits
+  both; ``losses.py`` explains why reading 1 nearly coincides with the residual loss.
 
 At the other w of the trade-off sweep only ``tradeoff_methods`` (default: ``unsupervised_residual``)
 are trained.
@@ -59,6 +64,7 @@ METHODS: dict[str, dict[str, str] | None] = {
     "true_gradient": {"sensing_loss": "residual", "gradient": "true"},
     "unsupervised_residual": {"sensing_loss": "residual", "gradient": "model"},
     "unsupervised_max_response": {"sensing_loss": "max_response", "gradient": "model"},
+    "unsupervised_max_response_adm": {"sensing_loss": "max_response_adm", "gradient": "model"},
 }
 PROPOSED = "unsupervised_residual"
 

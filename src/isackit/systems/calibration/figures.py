@@ -33,7 +33,7 @@ __all__ = ["UNSUPERVISED", "REFERENCES", "CURVE_PANELS", "ELEMENT_PANELS", "main
            "calibration_figures"]
 
 #: the unsupervised losses (trade-off curves) and the reference baselines (single points).
-UNSUPERVISED = ("unsupervised_residual", "unsupervised_max_response")
+UNSUPERVISED = ("unsupervised_residual", "unsupervised_max_response", "unsupervised_max_response_adm")
 REFERENCES = ("uncalibrated", "perfect")
 #: learning-curve panels: (record key, y label).
 CURVE_PANELS = (("loss", "ISAC loss"), ("sensing", "sensing loss"), ("comm", "comm loss"),

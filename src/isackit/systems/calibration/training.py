@@ -65,7 +65,7 @@ import torch
 
 from ...signals.random import complex_normal
 from .config import CalibrationConfig
-from .losses import comm_loss, isac_loss, max_response_loss, residual_loss, supervised_loss
+from .losses import comm_loss, isac_loss, max_response_adm_loss, max_response_loss, residual_loss, supervised_loss
 from .station import Scenes
 from .transceiver import Transceiver, abs2, ls_fit
 
@@ -122,6 +122,8 @@ def _sensing_loss(cfg, Y, scenes, transceiver, soft):
         return residual_loss(Y, soft)
     if cfg.sensing_loss == "max_response":
         return max_response_loss(Y, soft)
+    if cfg.sensing_loss == "max_response_adm":
+        return max_response_adm_loss(Y, soft)
     return supervised_loss(Y, scenes, transceiver.rx, cfg.ofdm)
 
 

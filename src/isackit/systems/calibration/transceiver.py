@@ -151,7 +151,9 @@ class SoftDetections:
     detection statistic s = peak / σ² and the peak energy fraction |z|²/(||â_r||² ||x||²) of
     each OMP step, the detection mask (no gradient), the picks' grid indices (angle index into
     the full grid, delay index; -1 where not picked) and ``residual`` ``(B,)`` ||R||² after
-    the detected atoms are removed (LS re-fit).  Differentiable except the mask and indices."""
+    the detected atoms are removed (LS re-fit); ``response`` ``(B, K)`` |z|²/(||â_r||² ||x||²) of
+    each pick on the observation itself (the un-deflated angle–delay map at the picks).
+    Differentiable except the mask and indices."""
 
     angle: torch.Tensor
     delay: torch.Tensor
@@ -161,6 +163,7 @@ class SoftDetections:
     angle_index: torch.Tensor
     delay_index: torch.Tensor
     residual: torch.Tensor
+    response: torch.Tensor | None = None
 
     @property
     def range(self) -> torch.Tensor:
@@ -213,7 +216,7 @@ def omp_receiver(Y: torch.Tensor, x: torch.Tensor, rx: ArrayModel, grid: Receive
         delay = grid.delays[idl.clamp_min(0)]
     full_ia = torch.where(picked, start.unsqueeze(-1) + ia, torch.full_like(ia, -1))
     return SoftDetections(angle, delay, res.peaks / noise_variance, res.peaks, picked, full_ia, idl,
-                          res.residual_norms[..., -1])
+                          res.residual_norms[..., -1], res.responses)
 
 
 def _ls_solve(G: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
