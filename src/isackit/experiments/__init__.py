@@ -143,4 +143,5 @@ __all__ = [
     "rmse_row",
     "run_experiment",
     "to_toml",
+    "unit_seed",
 ]

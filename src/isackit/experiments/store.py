@@ -18,11 +18,9 @@ whole files behind; ``--resume`` skips the units whose files exist.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
