@@ -283,3 +283,30 @@ def test_samplers_with_repeats(cfg, gen):
     s, th = sample_aod_batch(cfg, 25, gen, repeats=5)
     assert torch.equal(s[0], s[4]) and not torch.equal(th[0], th[4])
     assert ((th >= s[..., 0]) & (th <= s[..., 1])).all()
+
+
+def test_ml_aod_outliers_below_threshold_are_the_likelihoods_own(cfg):
+    """At 5 dB (below the ML threshold of the 30° position sectors) some AoD estimates are outliers
+    (|θ̂ - θ| > 3 √CRB), yet every estimate has a concentrated likelihood P(θ̂) ≥ P(θ_true) and is
+    within 1e-3 (relative) of the maximum of P over a 2001-point grid of the sector: the excess
+    RMSE there is the ML estimator's threshold effect, not a search failure (a near-tie between two
+    peaks can cost the 256-point coarse grid a sampling loss < 1e-3 at this beam width)."""
+    from isackit.systems.positioning.benchmark import ml_aod_spectrum
+
+    g = torch.Generator().manual_seed(11)
+    arr = build_arrays(cfg)[1]
+    q, psi = cfg.bs_tensor()
+    th = local_aods(torch.tensor(cfg.eval_position, dtype=torch.float64), q, psi)[1]      # BS 2, 106.6°
+    sec = torch.stack([th - math.radians(15.0), th + math.radians(15.0)])
+    F, _ = benchmark_precoder(arr.ideal(), sec, cfg.num_transmissions)
+    n, snr = 300, 5.0
+    y = observe(F, arr.steering(th.reshape(1, 1))[..., 0].expand(n, -1), draw_gains(snr, (n,), g, torch.complex128), g)
+    est = ml_aod(y, F, arr.ideal(), sec)
+    spectrum = lambda t: ml_aod_spectrum(y, F, arr.ideal(), t.reshape(n, 1)).squeeze(-1)  # noqa: E731
+    p_est, p_true = spectrum(est), spectrum(th.expand(n))
+    grid = sec[0] + (sec[1] - sec[0]) * torch.linspace(0, 1, 2001, dtype=torch.float64)
+    p_max = torch.cat([ml_aod_spectrum(y[k:k + 50], F, arr.ideal(), grid).max(-1).values for k in range(0, n, 50)])
+    outliers = (est - th).abs() > 3 * aod_crb(F, arr, th, snr).sqrt()
+    assert outliers.sum() >= 3
+    assert bool((p_est >= p_true * (1 - 1e-12)).all())
+    assert bool((p_est >= p_max * (1 - 1e-3)).all())

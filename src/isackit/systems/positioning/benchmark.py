@@ -216,6 +216,12 @@ def ml_aod(y: torch.Tensor, precoder: torch.Tensor, array: ArrayModel, sector: t
 
     Returns:
         ``(...)`` estimates in radians, clamped to the sector.
+
+    Low SNR: below the ML threshold (about 10 dB for the seed's 30° position sectors, where
+    position RMSE / PEB is ≈ 2 at 5 dB) a few per cent of the estimates land on secondary peaks of
+    P(θ) several √CRB away.  They are the ML estimator's own outliers (P(θ̂) ≥ P(θ_true) and equal
+    to the sector's fine-grid maximum; ``tests/test_positioning.py``,
+    ``benchmarks/positioning_benchmark_low_snr.py``); without them the RMSE meets the CRB.
     """
     check_last_dims(y, (None,), "y", "(..., T)")
     check_last_dims(sector, (2,), "sector", "(..., 2)")
