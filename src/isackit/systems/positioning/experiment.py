@@ -146,15 +146,9 @@ def trained_model(config: PositioningExperimentConfig, kind: Literal["aod", "pos
     settings = dict(parent=base.checkpoint_key, decoder="hybrid", steps=config.finetune_steps, batch=batch,
                     lr=config.finetune_lr, min_lr=config.min_lr, scale=config.correction_scale,
                     grid=config.hybrid_grid, snr_db=float(snr_db))
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    if key in _MODELS:
-        return _MODELS[key]
-    path = Path(config.model_dir) / f"{kind}-hybrid-{key}"
-    if (path / "config.json").is_file():
-        model, _ = load_autoencoder(path)
-    else:
+
+    def build(seed: int):
         q, psi = scenario.bs_tensor()
-        seed = int(key, 16) % (2**62)
         with torch.random.fork_rng(devices=[]):  # layer initialisation only; global state restored
             torch.manual_seed(seed)
             model = hybrid_from(base, config.correction_scale, config.hybrid_grid, q.tolist(), psi.tolist())
@@ -162,6 +156,22 @@ def trained_model(config: PositioningExperimentConfig, kind: Literal["aod", "pos
         log = train_autoencoder(model, sample, build_arrays(scenario), snr_db, config.finetune_steps, batch,
                                 config.finetune_lr, config.min_lr, generator=torch.Generator().manual_seed(seed),
                                 train_precoder=False)
+        return model, log
+
+    return _cached_model(config, f"{kind}-hybrid", settings, build)
+
+
+def _cached_model(config: PositioningExperimentConfig, prefix: str, settings: dict, build):
+    """The model whose training ``settings`` hash to key k: from memory, else from
+    ``model_dir/<prefix>-<k>``, else ``build(seed) -> (model, log)`` (seed derived from k), saved."""
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    if key in _MODELS:
+        return _MODELS[key]
+    path = Path(config.model_dir) / f"{prefix}-{key}"
+    if (path / "config.json").is_file():
+        model, _ = load_autoencoder(path)
+    else:
+        model, log = build(int(key, 16) % (2**62))
         save_autoencoder(path, model, extra=dict(settings, train_seconds=log["seconds"],
                                                  final_loss=log["losses"][-1]))
     model.checkpoint_key = key
@@ -194,16 +204,9 @@ def _seed_model(config: PositioningExperimentConfig, kind: Literal["aod", "posit
                     min_lr=config.min_lr, sectors=config.train_sectors if kind == "aod" else "prior",
                     seed=config.seed, repeats=config.train_repeats,
                     parent=None if parent is None else parent.checkpoint_key)
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    if key in _MODELS:
-        return _MODELS[key]
-    path = Path(config.model_dir) / f"{kind}-{key}"
-    if (path / "config.json").is_file():
-        model, _ = load_autoencoder(path)
-    else:
-        arrays = build_arrays(scenario)
+
+    def build(seed: int):
         sc = scenario
-        seed = int(key, 16) % (2**62)
         with torch.random.fork_rng(devices=[]):  # layer initialisation only; global state restored
             torch.manual_seed(seed)
             if kind == "aod":
@@ -214,15 +217,11 @@ def _seed_model(config: PositioningExperimentConfig, kind: Literal["aod", "posit
                                             sc.prior_side, config.hidden, config.depth, config.derotate)
         if parent is not None:
             model.load_state_dict(parent.state_dict())
-        sample = _sampler(config, kind, sc)
-        g = torch.Generator().manual_seed(seed)
-        log = train_autoencoder(model, sample, arrays, snr_db, settings["steps"], config.train_batch,
-                                config.lr, config.min_lr, generator=g)
-        save_autoencoder(path, model, extra=dict(settings, train_seconds=log["seconds"],
-                                                 final_loss=log["losses"][-1]))
-    model.checkpoint_key = key
-    _MODELS[key] = model
-    return model
+        log = train_autoencoder(model, _sampler(config, kind, sc), build_arrays(sc), snr_db, settings["steps"],
+                                config.train_batch, config.lr, config.min_lr, generator=torch.Generator().manual_seed(seed))
+        return model, log
+
+    return _cached_model(config, kind, settings, build)
 
 
 def _deg(x: torch.Tensor) -> torch.Tensor:
