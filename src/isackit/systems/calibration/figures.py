@@ -165,6 +165,11 @@ def learning_curve_figure(curves: dict[str, dict], title: str = ""):
         ax.set_xlabel("updates" if monitored else "step")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
+    return _finish(fig, axes, title)
+
+
+def _finish(fig, axes, title: str):
+    """Title, tight layout and one legend (from the first panel) to the right of the grid."""
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -197,11 +202,7 @@ def learned_vs_true_figure(elements: dict[str, dict[str, dict]], title: str = ""
             ax.set_xlabel(f"{side.upper()} element")
             ax.set_ylabel(f"{side.upper()} {label}")
             ax.grid(True, alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
-    return fig
+    return _finish(fig, axes, title)
 
 
 def calibration_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir: str | Path,
