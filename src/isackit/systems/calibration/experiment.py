@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ...experiments import Experiment, ExperimentConfig, Row, mean_row, register_experiment
 from ...impairments.base import ArrayModel
@@ -99,6 +99,18 @@ class CalibrationExperimentConfig(ExperimentConfig):
     save_dir: str = ""
     threads: int = Field(default=1, ge=0)
     curve_every: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _check_methods_and_scenario(self):
+        """Reject unknown methods and invalid scenario overrides when the spec is read, so the
+        user gets a one-line error before any unit runs (not a traceback from inside a unit)."""
+        for field in ("methods", "tradeoff_methods"):
+            bad = [m for m in getattr(self, field) if m not in METHODS]
+            if bad:
+                raise ValueError(f"{field}: unknown method(s) {', '.join(map(repr, bad))}; "
+                                 f"expected one of {', '.join(METHODS)}")
+        CalibrationConfig.from_dict(dict(self.scenario))  # raises ValueError naming the bad field
+        return self
 
 
 def scenario_config(config: CalibrationExperimentConfig, **changes: Any) -> CalibrationConfig:
