@@ -246,3 +246,49 @@ def test_positioning_experiment_hybrid_decoder_tiny(tmp_path):
     names = sorted(p.name.split("-")[0] + ("-hybrid" if "hybrid" in p.name else "")
                    for p in (tmp_path / "models").iterdir())
     assert names == ["aod", "aod-hybrid", "position", "position-hybrid"]
+
+
+def test_hybrid_correction_warm_start_chains_over_training_snrs(tmp_path):
+    """``finetune_warm_steps``: the 20 dB correction decoder starts from the 10 dB one (not zeros),
+    the coarse decoder and precoders still come from the 20 dB seed model, and each model is
+    stored once under its own key."""
+    from isackit.experiments.registry import resolve_spec
+    from isackit.systems.positioning import experiment as E
+    from isackit.systems.positioning.scenario import PositioningConfig
+
+    spec = resolve_spec("positioning", quick=True, overrides=[
+        ("hidden", 8), ("depth", 2), ("train_steps", 3), ("warm_steps", 2), ("train_batch", 32),
+        ("train_snr_db", [10.0, 20.0]), ("decoder", "hybrid"), ("finetune_steps", 2), ("finetune_warm_steps", 1),
+        ("finetune_lr", 1e-2), ("hybrid_grid", 16), ("model_dir", str(tmp_path / "models"))])
+    cfg, sc = spec.config, PositioningConfig(impairment="coupling")
+    E._MODELS.clear()
+    low = E.trained_model(cfg, "aod", sc, 10.0)
+    seen = {}
+    real_hybrid_from = E.hybrid_from
+
+    def spy(base, *args, correction_from=None, **kw):
+        seen["from"] = correction_from
+        model = real_hybrid_from(base, *args, correction_from=correction_from, **kw)
+        seen["start"] = {k: v.clone() for k, v in model.decoder.state_dict().items()}
+        seen["coarse"] = {k: v.clone() for k, v in model.coarse.state_dict().items()}
+        return model
+
+    E.hybrid_from = spy
+    try:
+        high = E.trained_model(cfg, "aod", sc, 20.0)
+    finally:
+        E.hybrid_from = real_hybrid_from
+    assert seen["from"] is low
+    assert all(torch.equal(seen["start"][k], v) for k, v in low.decoder.state_dict().items())
+    assert any(v.abs().sum() > 0 for k, v in seen["start"].items() if k.endswith("weight"))
+    base20 = E._seed_model(cfg, "aod", sc, 20.0)
+    assert all(torch.equal(seen["coarse"][k], v) for k, v in base20.decoder.state_dict().items())
+    assert all(torch.equal(a, b) for a, b in zip(high.precoder_nets.parameters(), base20.precoder_nets.parameters()))
+    assert not torch.equal(high.decoder.net[-1].weight, low.decoder.net[-1].weight)   # it trained further
+    hybrids = sorted(p.name for p in (tmp_path / "models").iterdir() if "hybrid" in p.name)
+    assert len(hybrids) == 2
+    E._MODELS.clear()
+    again = E.trained_model(cfg, "aod", sc, 20.0)                 # reloaded from disk, same weights
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), high.state_dict().values()))
+    with pytest.raises(ValueError, match="hybrid aod"):
+        real_hybrid_from(base20, correction_from=base20)

@@ -407,11 +407,14 @@ def train_autoencoder(model: _Base, sample: Callable[[int, torch.Generator], tup
 
 def hybrid_from(model: _Base, correction_scale: float = 0.1, ml_grid: int = 64,
                 bs_positions: Sequence[Sequence[float]] | None = None,
-                bs_orientations: Sequence[float] | None = None) -> _Base:
+                bs_orientations: Sequence[float] | None = None, correction_from: _Base | None = None) -> _Base:
     """A hybrid-decoder copy of a trained seed autoencoder: same precoders (copied), a fresh
     correction decoder whose output starts at zero (so it starts at the model-based estimate).
 
     ``bs_positions`` / ``bs_orientations`` (radians) are needed for a position autoencoder.
+    ``correction_from``: a trained hybrid model of the same kind and sizes (e.g. the one of the
+    next lower training SNR) whose correction decoder initialises this one instead of zeros;
+    the precoders and the frozen coarse decoder still come from ``model``.
     """
     hp = {k: v for k, v in model.hparams.items() if k not in ("hybrid", "correction_scale", "ml_grid")}
     hp.update(hybrid=True, correction_scale=correction_scale, ml_grid=ml_grid)
@@ -422,6 +425,10 @@ def hybrid_from(model: _Base, correction_scale: float = 0.1, ml_grid: int = 64,
         new = PositionAutoencoder(**hp)
     new.precoder_nets.load_state_dict(model.precoder_nets.state_dict())
     new.coarse.load_state_dict(model.decoder.state_dict())
+    if correction_from is not None:
+        if not getattr(correction_from, "hybrid", False) or correction_from.kind != model.kind:
+            raise ValueError(f"correction_from must be a hybrid {model.kind} autoencoder")
+        new.decoder.load_state_dict(correction_from.decoder.state_dict())
     return new
 
 

@@ -98,6 +98,9 @@ class PositioningExperimentConfig(ExperimentConfig):
     # precoders are frozen and a correction decoder around the model-based estimate is trained
     decoder: Literal["seed", "hybrid"] = "seed"
     finetune_steps: int = Field(default=400, ge=1)
+    # set (and warm_start): each higher training SNR's correction decoder starts from the next
+    # lower one's and trains finetune_warm_steps; None: every correction starts from zeros
+    finetune_warm_steps: int | None = Field(default=None, ge=1)
     finetune_batch: int | None = Field(default=None, ge=1)   # None: train_batch
     finetune_lr: float = Field(default=1e-3, gt=0)
     correction_scale: float = Field(default=0.1, gt=0)
@@ -137,23 +140,32 @@ def trained_model(config: PositioningExperimentConfig, kind: Literal["aod", "pos
     that SNR's model (trained first, recursively) and trains for ``warm_steps``.  With
     ``decoder = "hybrid"`` that (seed) model's precoders are then frozen and a hybrid
     correction decoder is trained for ``finetune_steps`` (batch ``finetune_batch``, Adam with
-    a cosine schedule ``finetune_lr`` → ``min_lr``); it is saved under its own key.
+    a cosine schedule ``finetune_lr`` → ``min_lr``); it is saved under its own key.  With
+    ``finetune_warm_steps`` set (and ``warm_start``), the correction decoder of a higher
+    training SNR starts from the next lower SNR's hybrid model instead of zeros (the nominal
+    model's bias it corrects barely depends on the SNR) and trains ``finetune_warm_steps``.
     """
     base = _seed_model(config, kind, scenario, snr_db)
     if config.decoder == "seed":
         return base
+    lower = _lower_training_snr(config, snr_db) if (config.train_snr_db and config.finetune_warm_steps) else None
+    parent = trained_model(config, kind, scenario, lower) if lower is not None else None
+    steps = config.finetune_steps if parent is None else config.finetune_warm_steps
     batch = config.finetune_batch or config.train_batch
-    settings = dict(parent=base.checkpoint_key, decoder="hybrid", steps=config.finetune_steps, batch=batch,
+    settings = dict(parent=base.checkpoint_key, decoder="hybrid", steps=steps, batch=batch,
                     lr=config.finetune_lr, min_lr=config.min_lr, scale=config.correction_scale,
                     grid=config.hybrid_grid, snr_db=float(snr_db))
+    if parent is not None:  # key unchanged for a model trained from zeros
+        settings["correction_from"] = parent.checkpoint_key
 
     def build(seed: int):
         q, psi = scenario.bs_tensor()
         with torch.random.fork_rng(devices=[]):  # layer initialisation only; global state restored
             torch.manual_seed(seed)
-            model = hybrid_from(base, config.correction_scale, config.hybrid_grid, q.tolist(), psi.tolist())
+            model = hybrid_from(base, config.correction_scale, config.hybrid_grid, q.tolist(), psi.tolist(),
+                                correction_from=parent)
         sample = _sampler(config, kind, scenario)
-        log = train_autoencoder(model, sample, build_arrays(scenario), snr_db, config.finetune_steps, batch,
+        log = train_autoencoder(model, sample, build_arrays(scenario), snr_db, steps, batch,
                                 config.finetune_lr, config.min_lr, generator=torch.Generator().manual_seed(seed),
                                 train_precoder=False)
         return model, log
