@@ -292,3 +292,36 @@ def test_hybrid_correction_warm_start_chains_over_training_snrs(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), high.state_dict().values()))
     with pytest.raises(ValueError, match="hybrid aod"):
         real_hybrid_from(base20, correction_from=base20)
+
+
+def test_positioning_figures_from_a_results_table(tmp_path):
+    """Seed-style figures: one per precoder-response table, per impairment on the SNR panel and per
+    sweep; called by the generic plotting through the experiment's hook; panels without data skipped."""
+    import pandas as pd
+
+    import isackit.systems.positioning.experiment  # noqa: F401  (registers the experiment and its hook)
+    from isackit.plotting import plot_results
+    from isackit.systems.positioning.figures import positioning_figures
+
+    recs = []
+    for imp in ("none", "coupling"):
+        for x in (-90.0, 0.0, 50.0):
+            for bs in (1, 2):
+                for method in ("benchmark", "learned"):
+                    recs.append(dict(panel="pattern", impairment=imp, x=x, method=method,
+                                     metric=f"beam_gain_bs{bs}", value=1.0 + bs, n_trials=1))
+        for x in (0.0, 10.0):
+            for metric, bound in (("aod_rmse_deg_bs1", "CRB"), ("aod_rmse_deg_bs2", "CRB"), ("position_rmse_m", "PEB")):
+                for method in ("benchmark", "learned", f"{bound} (benchmark)", f"{bound} (learned)"):
+                    recs.append(dict(panel="snr", impairment=imp, x=x, method=method, metric=metric,
+                                     value=10.0 ** (-x / 20), n_trials=10))
+    recs += [dict(panel="zeta", impairment="coupling", x=z, method=m, metric="position_rmse_m", value=0.1,
+                  n_trials=10) for z in (-1.0, -0.5) for m in ("benchmark", "learned", "MCRB (benchmark)")]
+    df = pd.DataFrame.from_records(recs)
+    names = sorted(p.name for p in positioning_figures(df, {}, tmp_path / "a"))
+    assert names == sorted(f"{s}.{e}" for s in ("precoder_responses", "rmse_vs_snr_none", "rmse_vs_snr_coupling",
+                                               "position_rmse_vs_zeta") for e in ("png", "svg"))
+    assert positioning_figures(df.iloc[:0], {}, tmp_path / "b") == []
+    written = {p.name for p in plot_results(df, {"experiment": "positioning", "params": ["panel", "impairment", "x"],
+                                                 "bounds": []}, tmp_path / "c")}
+    assert {"precoder_responses.png", "position_rmse_vs_zeta.png"} <= written

@@ -358,6 +358,13 @@ class PositioningExperiment(Experiment):
 
     x_axis = "x"
 
+    def figures(self, df, meta: dict, out_dir: Path, run_dir: Path | None) -> list[Path]:
+        """Seed-style figures (precoder responses, RMSE vs SNR per impairment, vs σ_λ and ζ):
+        see :mod:`.figures`; called by :func:`isackit.plotting.plot_results`."""
+        from .figures import positioning_figures
+
+        return positioning_figures(df, meta, out_dir, run_dir)
+
     def points(self, config: PositioningExperimentConfig) -> list[dict[str, Any]]:
         """Points ``{panel, impairment, x}``; ``x`` is the panel's own swept value: the SNR (dB)
         in ``snr``, σ_λ/λ in ``sigma``, ζ in ``zeta``, the angle (deg) in ``pattern``.  The
