@@ -299,7 +299,9 @@ def test_positioning_figures_from_a_results_table(tmp_path):
     sweep; called by the generic plotting through the experiment's hook; panels without data skipped."""
     import pandas as pd
 
-    import isackit.systems.positioning.experiment  # noqa: F401  (registers the experiment and its hook)
+    import importlib
+
+    importlib.import_module("isackit.systems.positioning.experiment")   # registers the experiment and its hook
     from isackit.plotting import plot_results
     from isackit.systems.positioning.figures import positioning_figures
 
