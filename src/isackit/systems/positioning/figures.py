@@ -64,11 +64,12 @@ def _finish(fig, axes, title: str):
         for handle, label in zip(*ax.get_legend_handles_labels()):
             by_label.setdefault(label, handle)
     fig.suptitle(title)
-    legend_in = 0.45 if by_label else 0.0      # inches kept free for the legend
-    fig.tight_layout(rect=(0, legend_in / fig.get_figheight(), 1, 1))
+    legend_in = 0.45 if by_label else 0.0      # inches kept free for two legend rows
+    rows = math.ceil(len(by_label) / (4 if fig.get_figwidth() > 6 else 2))
+    fig.tight_layout(rect=(0, legend_in * max(rows, 1) / 2 / fig.get_figheight(), 1, 1))
     if by_label:
         fig.legend(list(by_label.values()), list(by_label), loc="lower center", fontsize=8,
-                   ncol=min(len(by_label), 4), frameon=False)
+                   ncol=min(len(by_label), 4 if fig.get_figwidth() > 6 else 2), frameon=False)
     return fig
 
 
@@ -123,6 +124,7 @@ def sweep_figure(df: pd.DataFrame, panel: str, title: str | None = None):
 
     rows = df[df["panel"] == panel]
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    ax.xaxis.set_major_locator(plt.MaxNLocator(5))
     if _curves(ax, rows, "position_rmse_m"):
         ax.set_yscale("log")
     ax.set_xlabel("spacing-error std σ_λ / λ" if panel == "sigma" else "coupling decay ζ  (|c_k| = e^{ζk})")
