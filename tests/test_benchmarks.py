@@ -55,3 +55,25 @@ def test_bench_calibration_quick_runs(tmp_path):
     assert rows["multi_full"]["window"] == rows["multi_full"]["angle_grid"]  # the whole grid is searched
     assert rows["multi"]["window"] < rows["multi"]["angle_grid"]              # only the prior sector
     assert all(r["scenes_per_s"] > 0 and r["peak_rss_gib"] > 0 for r in rows.values())
+
+
+def test_positioning_ratios_match_the_results_table(tmp_path, capsys):
+    """Ratios of a committed S4 run folder equal RMSE / bound read directly from its rows."""
+    import pandas as pd
+
+    ratios = _load("positioning_ratios")
+    run = ROOT / "benchmarks" / "results" / "positioning_full_cpu" / "snr"
+    table = ratios.main([str(run)])[run]
+    df = pd.read_parquet(run / "results.parquet")
+
+    def value(method, impairment="spacing", x=30.0, metric="position_rmse_m"):
+        row = df[(df.panel == "snr") & (df.impairment == impairment) & (df.x == x)
+                 & (df.metric == metric) & (df.method == method)]
+        assert len(row) == 1
+        return float(row.value.iloc[0])
+
+    got = table[(table.impairment == "spacing") & (table.x == 30.0) & (table.metric == "position")].iloc[0]
+    assert got["learned/own"] == pytest.approx(value("learned") / value("PEB (learned)"))
+    assert got["benchmark/MCRB"] == pytest.approx(value("benchmark") / value("MCRB (benchmark)"))
+    assert table[table.impairment == "none"]["benchmark/MCRB"].isna().all()  # no mismatch, no MCRB
+    assert set(table.panel) == {"snr"} and "| AoD BS1 |" in capsys.readouterr().out
