@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> dict[Path, pd.DataFrame]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path, help="run folders holding a results.parquet")
     tables = {}
-    for run in ap.parse_args(argv).runs:
+    runs = ap.parse_args(argv).runs
+    missing = [str(r) for r in runs if not (r / "results.parquet").is_file()]
+    if missing:
+        ap.error(f"no results.parquet in {', '.join(missing)}")  # one line, exit code 2
+    for run in runs:
         t = ratios(pd.read_parquet(run / "results.parquet"))
         t = t.sort_values(["panel", "metric", "impairment", "x"], kind="stable").reset_index(drop=True)
         print(f"## {run}\n\n{to_markdown(t)}\n")

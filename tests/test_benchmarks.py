@@ -77,3 +77,10 @@ def test_positioning_ratios_match_the_results_table(tmp_path, capsys):
     assert got["benchmark/MCRB"] == pytest.approx(value("benchmark") / value("MCRB (benchmark)"))
     assert table[table.impairment == "none"]["benchmark/MCRB"].isna().all()  # no mismatch, no MCRB
     assert set(table.panel) == {"snr"} and "| AoD BS1 |" in capsys.readouterr().out
+
+
+def test_positioning_ratios_missing_run_folder_is_a_user_error(tmp_path, capsys):
+    ratios = _load("positioning_ratios")
+    with pytest.raises(SystemExit) as exc:
+        ratios.main([str(tmp_path)])
+    assert exc.value.code == 2 and "no results.parquet" in capsys.readouterr().err
