@@ -39,6 +39,8 @@ def ratios(df: pd.DataFrame) -> pd.DataFrame:
         if (metric, "MCRB (benchmark)") in wide.columns:
             t["benchmark/MCRB"] = wide[(metric, "benchmark")] / wide[(metric, "MCRB (benchmark)")]
         out.append(t.dropna(how="all", subset=["learned/own"]))
+    if not out:  # e.g. a run of the pattern panel only
+        return pd.DataFrame(columns=["panel", "impairment", "x", "metric", "learned/own"])
     return pd.concat(out).reset_index()
 
 
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> dict[Path, pd.DataFrame]:
         ap.error(f"no results.parquet in {', '.join(missing)}")  # one line, exit code 2
     for run in runs:
         t = ratios(pd.read_parquet(run / "results.parquet"))
+        if t.empty:
+            ap.error(f"{run}: no snr, sigma or zeta rows with learned results")  # one line, exit 2
         t = t.sort_values(["panel", "metric", "impairment", "x"], kind="stable").reset_index(drop=True)
         print(f"## {run}\n\n{to_markdown(t)}\n")
         tables[run] = t

@@ -84,3 +84,14 @@ def test_positioning_ratios_missing_run_folder_is_a_user_error(tmp_path, capsys)
     with pytest.raises(SystemExit) as exc:
         ratios.main([str(tmp_path)])
     assert exc.value.code == 2 and "no results.parquet" in capsys.readouterr().err
+
+
+def test_positioning_ratios_run_without_ratio_rows_is_a_user_error(tmp_path, capsys):
+    import pandas as pd
+
+    ratios = _load("positioning_ratios")
+    src = pd.read_parquet(ROOT / "benchmarks" / "results" / "positioning_full_cpu" / "snr" / "results.parquet")
+    src[src.panel == "pattern"].to_parquet(tmp_path / "results.parquet")  # pattern panel only
+    with pytest.raises(SystemExit) as exc:
+        ratios.main([str(tmp_path)])
+    assert exc.value.code == 2 and "no snr, sigma or zeta rows" in capsys.readouterr().err
