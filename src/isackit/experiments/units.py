@@ -15,13 +15,13 @@ per-chunk RMSEs).  Build them with :func:`rmse_row`, :func:`mean_row` and :func:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
+
+from ..seeding import derive_seed
 
 __all__ = ["WorkUnit", "Row", "unit_seed", "rmse_row", "mean_row", "bound_row", "aggregate_rows"]
 
@@ -30,8 +30,7 @@ Scalar = str | int | float | bool
 
 def unit_seed(root_seed: int, experiment: str, point: dict[str, Scalar], chunk_index: int) -> int:
     """A 63-bit seed from the root seed and the unit's identity (SHA-256, stable everywhere)."""
-    ident = json.dumps([int(root_seed), experiment, point, int(chunk_index)], sort_keys=True)
-    return int.from_bytes(hashlib.sha256(ident.encode()).digest()[:8], "big") & (2**63 - 1)
+    return derive_seed(int(root_seed), experiment, point, int(chunk_index))
 
 
 @dataclass(frozen=True)
