@@ -43,7 +43,7 @@ vectors, then a Rayleigh–Ritz SVD (Halko, Martinsson & Tropp, SIAM Review 2011
 5.1).  The subspace error after q steps scales as (σ_{K+p+1}/σ_K)^{2q+1}; ``svd="full"``
 forms X_1 and X_2 and uses ``torch.linalg.svd`` (the reference; slow at the seed's sizes).
 
-Cost per scene (seed sizes, q = 3, p = 3): about 2(q + 1) + 1 correlations of
+Cost per scene (seed sizes, q = 4, p = 3): about 2(q + 1) + 1 correlations of
 (K + p) vectors, each two length-N FFTs per vector and N products of
 (M_t'M_r') × (K_tK_r) matrices, O(N (K+p) (log N + M_t'M_r'K_tK_r)), instead of the
 O(M_t'N'M_r' · K_t K_N K_r · K) of products with the formed matrix.
@@ -300,7 +300,7 @@ def _start_block(shape: tuple[int, ...], dtype: torch.dtype, device) -> torch.Te
     return _START[key]
 
 
-def truncated_svd(op: HankelOperator, rank: int, oversampling: int = 3, power_iterations: int = 3
+def truncated_svd(op: HankelOperator, rank: int, oversampling: int = 3, power_iterations: int = 4
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""K dominant singular triplets of X_1 by block subspace iteration (Rayleigh–Ritz).
 
@@ -328,7 +328,7 @@ def truncated_svd(op: HankelOperator, rank: int, oversampling: int = 3, power_it
 # ---------------------------------------------------------------------------------------
 def paraming_delays(H: torch.Tensor, num_sources: int, subcarrier_spacing: float,
                     sub_sizes: tuple[int, int, int] | None = None, *, svd: str = "subspace",
-                    oversampling: int = 3, power_iterations: int = 3) -> dict[str, torch.Tensor]:
+                    oversampling: int = 3, power_iterations: int = 4) -> dict[str, torch.Tensor]:
     r"""ToAs by the truncated-SVD pencil of PARAMING (seed 001, eqs. 31-35).
 
     Φ = Σ_K^{-1} U_K^H X_2 V_K (K × K), λ_k = eig_k(Φ), τ̂_k = [(-∠λ_k) mod 2π]/(2πΔf) ∈ [0, 1/Δf).
@@ -488,7 +488,7 @@ def _reference_phase(layout: _ULA, angle: torch.Tensor) -> torch.Tensor:
 
 def paraming(H: torch.Tensor, rx_array, tx_array, num_sources: int, subcarrier_spacing: float,
              sub_sizes: tuple[int, int, int] | None = None, *, phase_fit: str = "rank1",
-             svd: str = "subspace", oversampling: int = 3, power_iterations: int = 3) -> EstimationResult:
+             svd: str = "subspace", oversampling: int = 3, power_iterations: int = 4) -> EstimationResult:
     r"""PARAMING (seed 001, Algorithm 1): joint AoA, AoD, ToA and gains from bistatic CSI.
 
     Args:
@@ -597,7 +597,7 @@ def _associate(est: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 def paraming_doppler(H: torch.Tensor, rx_array, tx_array, num_sources: int, subcarrier_spacing: float,
                      subframe_period: float, sub_sizes: tuple[int, int, int] | None = None, *,
                      method: str = "per_subframe", phase_fit: str = "rank1", svd: str = "subspace",
-                     oversampling: int = 3, power_iterations: int = 3) -> EstimationResult:
+                     oversampling: int = 3, power_iterations: int = 4) -> EstimationResult:
     r"""PARAMING with Doppler over S sub-frames (seed 001, §III-D).
 
     Per sub-frame s, PARAMING gives (θ, φ, τ, α)_{k,s}; the paths are associated with those of
@@ -684,7 +684,7 @@ class PARAMING(Estimator):
 
     def __init__(self, rx_array, tx_array, num_sources: int = 1, subcarrier_spacing: float = 960e3,
                  sub_sizes: tuple[int, int, int] | None = None, *, phase_fit: str = "rank1",
-                 svd: str = "subspace", oversampling: int = 3, power_iterations: int = 3):
+                 svd: str = "subspace", oversampling: int = 3, power_iterations: int = 4):
         self.rx_array = rx_array
         self.tx_array = tx_array
         self.num_sources = num_sources
