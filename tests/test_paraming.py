@@ -82,7 +82,8 @@ def test_hankel_factorisation_and_rank():
     X = hankel_block_hankel(H, (5, 4, 32))
     assert X.shape == (640, 990)
     ar, at = RX.steering(aoa).to(torch.complex128), TX.steering(aod).to(torch.complex128)
-    c = torch.polar(torch.ones(64, 3, dtype=torch.float64), -2 * math.pi * DF * torch.arange(64, dtype=torch.float64)[:, None] * tau)
+    n = torch.arange(64, dtype=torch.float64)
+    c = torch.polar(torch.ones(64, 3, dtype=torch.float64), -2 * math.pi * DF * n[:, None] * tau)
 
     def kr(a, b, d):  # column k: a_k ⊗ b_k ⊗ d_k
         return (a[:, None, None, :] * b[None, :, None, :] * d[None, None, :, :]).reshape(-1, a.shape[-1])
@@ -153,7 +154,8 @@ def test_centred_array_gain_reference():
     rx, tx = ula(6, centered=True), ula(5, centered=True)
     cfg = OFDMConfig(16, DF, 30e9)
     aoa, aod = torch.tensor([0.4], dtype=torch.float64), torch.tensor([-0.3], dtype=torch.float64)
-    tau, gains = torch.tensor([5.3 / (16 * DF)], dtype=torch.float64), torch.tensor([0.7 + 0.2j], dtype=torch.complex128)
+    tau = torch.tensor([5.3 / (16 * DF)], dtype=torch.float64)
+    gains = torch.tensor([0.7 + 0.2j], dtype=torch.complex128)
     res = paraming(_csi(aoa, aod, tau, gains, cfg, rx, tx), rx, tx, 1, DF)
     assert (res.extras["gain"] - gains).abs().max() < 1e-10
 

@@ -162,10 +162,12 @@ def fisher_bistatic(rx_array: ArrayModel, tx_array: ArrayModel, aoa, aod, delays
     ar, (dar, _) = rx_array.steering_and_derivatives(th)  # (..., M_r, K)
     at, (dat, _) = tx_array.steering_and_derivatives(ph)
     n = torch.arange(N, dtype=rdt, device=th.device)
-    b = torch.polar(torch.ones_like(tau[..., None, :] * n[:, None]), -2 * math.pi * df * n[:, None] * tau[..., None, :])
+    ph_tau = -2 * math.pi * df * n[:, None] * tau[..., None, :]
+    b = torch.polar(torch.ones_like(ph_tau), ph_tau)
     s = torch.arange(S, dtype=rdt, device=th.device)
     if nu is not None:
-        d = torch.polar(torch.ones_like(nu[..., None, :] * s[:, None]), 2 * math.pi * subframe_period * s[:, None] * nu[..., None, :])
+        ph_nu = 2 * math.pi * subframe_period * s[:, None] * nu[..., None, :]
+        d = torch.polar(torch.ones_like(ph_nu), ph_nu)
     else:
         d = torch.ones(*th.shape[:-1], 1, K, dtype=cdt, device=th.device)
     base = d[..., :, None, :] * b[..., None, :, :]  # (..., S, N, K) = d_s b_n

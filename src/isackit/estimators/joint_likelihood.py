@@ -87,8 +87,10 @@ def _ap_grid(C, norms, Rr, Rt, Rd, K: int, sweeps: int):
             S = idx[:, others]  # (B, s, 3)
             tr, tt, td = _table(Rr, S[..., 0]), _table(Rt, S[..., 1]), _table(Rd, S[..., 2])  # (B, s, G_*)
             T = tr[..., :, None, None] * tt[..., None, :, None] * td[..., None, None, :]  # (B, s, Gr, Gt, Gd)
-            G = (Rr[S[..., 0][..., :, None], S[..., 0][..., None, :]] * Rt[S[..., 1][..., :, None], S[..., 1][..., None, :]]
-                 * Rd[S[..., 2][..., :, None], S[..., 2][..., None, :]])  # (B, s, s): x_j^H x_l
+            G = None  # (B, s, s): x_j^H x_l = Π over the axes of a(ω_j)^H a(ω_l)
+            for p, R in enumerate((Rr, Rt, Rd)):
+                f = R[S[..., p][..., :, None], S[..., p][..., None, :]]
+                G = f if G is None else G * f
             y = C[ar_b[:, None], S[..., 0], S[..., 1], S[..., 2]]  # A_S^H h: C(ω_j) = x_j^H h
             Ginv = torch.linalg.pinv(G, hermitian=True)
             alpha = (Ginv @ y[..., None])[..., 0]  # (B, s)
@@ -175,7 +177,8 @@ def angle_angle_delay_dml(H: torch.Tensor, rx_array, tx_array, num_sources: int,
 
     Example:
         >>> from isackit.geometry import ula
-        >>> th, ph, tau = torch.tensor([-0.3, 0.4], dtype=torch.float64), torch.tensor([0.2, -0.1], dtype=torch.float64), torch.tensor([1e-6, 3e-6], dtype=torch.float64)
+        >>> f64 = dict(dtype=torch.float64)
+        >>> th, ph, tau = torch.tensor([-0.3, 0.4], **f64), torch.tensor([0.2, -0.1], **f64), torch.tensor([1e-6, 3e-6], **f64)
         >>> B = delay_dictionary(tau, 250e3, 8)
         >>> H = torch.einsum("nk,rk,tk->nrt", B, ula(4).steering(th).to(B.dtype), ula(3).steering(ph).to(B.dtype))
         >>> res = angle_angle_delay_dml(H, ula(4), ula(3), 2, SearchGrid.degrees(-40, 40, 2.0),

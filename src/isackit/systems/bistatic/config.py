@@ -111,6 +111,7 @@ class ScenarioConfig(StrictModel):
         return ula(self.num_rx).half_power_beamwidth()
 
     def describe(self) -> str:
-        return (f"M_t={self.num_tx}, M_r={self.num_rx}, N={self.num_subcarriers}, Δf={self.subcarrier_spacing_hz / 1e3:g} kHz, "
-                f"f_c={self.carrier_hz / 1e9:g} GHz, K={self.num_paths}, T_res={self.delay_resolution * 1e9:.2f} ns, "
+        return (f"M_t={self.num_tx}, M_r={self.num_rx}, N={self.num_subcarriers}, "
+                f"Δf={self.subcarrier_spacing_hz / 1e3:g} kHz, f_c={self.carrier_hz / 1e9:g} GHz, K={self.num_paths}, "
+                f"T_res={self.delay_resolution * 1e9:.2f} ns, "
                 f"T_cp={self.cp_bins:g} T_res, L={self.symbols_per_subframe}, S={self.num_subframes}")
