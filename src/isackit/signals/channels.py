@@ -49,7 +49,6 @@ __all__ = [
 ]
 
 
-_cdtype = complex_dtype
 
 
 def _real(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -66,7 +65,7 @@ def _real(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
 def _gains(gains) -> torch.Tensor:
     g = torch.as_tensor(gains)
     if not g.is_complex():
-        g = g.to(_cdtype(g.dtype if g.is_floating_point() else torch.get_default_dtype()))
+        g = g.to(complex_dtype(g.dtype if g.is_floating_point() else torch.get_default_dtype()))
     if g.ndim < 1:
         raise ValueError(f"gains must have shape (..., K), got a scalar {g!r}")
     return check_finite(g, "gains")

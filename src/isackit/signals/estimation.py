@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_complex, check_finite, check_ndim_at_least
+from .._dtypes import is_numerically_singular
 
 __all__ = ["ls_channel_estimate", "ls_subframe_estimates"]
 
@@ -63,12 +64,9 @@ def ls_channel_estimate(Y: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     Xh = X.conj().transpose(-1, -2)
     gram = X @ Xh  # (..., M_t, M_t)
     chol, info = torch.linalg.cholesky_ex(gram)
-    # numerical rank guard: a squared Cholesky pivot (a Schur complement of the Gram matrix)
-    # at the round-off level of the largest diagonal entry means X_n is rank deficient
-    pivots = torch.diagonal(chol, dim1=-2, dim2=-1).real ** 2
-    scale = torch.diagonal(gram, dim1=-2, dim2=-1).real.amax(-1, keepdim=True)
-    eps = torch.finfo(pivots.dtype).eps
-    if bool((info != 0).any()) or bool((pivots <= 100 * mt * eps * scale).any()):
+    # a numerically singular Gram matrix (condition number above 1/(10 eps)) gives a
+    # meaningless least-squares solution: X_n is (numerically) rank deficient
+    if bool((info != 0).any()) or bool(is_numerically_singular(torch.linalg.eigvalsh(gram)).any()):
         raise ValueError("pilot matrix X_n is rank deficient (X_n X_n^H is singular); "
                          "least squares needs X_n (M_t × L_p) of full row rank")
     # Ĥ G = Y X^H with G Hermitian  <=>  G Ĥ^H = X Y^H

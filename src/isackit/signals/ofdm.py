@@ -24,7 +24,6 @@ import torch
 
 from .._checks import check_finite, check_positive, check_positive_int
 from ..constants import SPEED_OF_LIGHT
-from .._dtypes import complex_dtype
 
 __all__ = [
     "OFDMConfig",
@@ -170,7 +169,6 @@ def _check_config(config) -> OFDMConfig:
     return config
 
 
-_cdtype = complex_dtype
 
 
 def delay_response(delays, config: OFDMConfig) -> torch.Tensor:
