@@ -43,8 +43,8 @@ import torch
 
 from .base import EstimationResult, Estimator, register
 from .grids import SearchGrid, delay_dictionary, real_dtype_of
-from .joint import AOA_GRID, AOD_GRID, _check_csi, _refine_coordinate, _sanitize_data, default_delay_grid
-from .spectral import _chunks, _finish
+from .common import batch_chunks, make_result, sanitize_data
+from .joint import AOA_GRID, AOD_GRID, _check_csi, _refine_coordinate, default_delay_grid
 
 __all__ = ["DMLAngleAngleDelay", "angle_angle_delay_dml", "bartlett_correlation"]
 
@@ -201,7 +201,7 @@ def angle_angle_delay_dml(H: torch.Tensor, rx_array, tx_array, num_sources: int,
     K = num_sources
     batch = H.shape[:-3]
     with torch.no_grad():
-        Hf, valid = _sanitize_data(H.reshape(-1, N, Mr, Mt), 3)
+        Hf, valid = sanitize_data(H.reshape(-1, N, Mr, Mt), 3)
         Ar, At = aoa_grid.steering(rx_array, Hf), aod_grid.steering(tx_array, Hf)
         Bd = dgrid.delays(df, N, Hf)
         Rr, Rt, Rd = Ar.mH @ Ar, At.mH @ At, Bd.mH @ Bd  # R[g, j] = a(g)^H a(j)
@@ -209,7 +209,7 @@ def angle_angle_delay_dml(H: torch.Tensor, rx_array, tx_array, num_sources: int,
                  * Rd.diagonal().real[None, None, :])
         grids = (aoa_grid.points_like(Hf), aod_grid.points_like(Hf), dgrid.points_like(Hf))
         outs = []
-        for sl in _chunks(Hf.shape[0], chunk_size):
+        for sl in batch_chunks(Hf.shape[0], chunk_size):
             C = bartlett_correlation(Hf[sl], Ar, At, Bd)
             idx = _ap_grid(C, norms, Rr, Rt, Rd, K, sweeps)
             outs.append(torch.stack([grids[p][idx[..., p]] for p in range(3)], -1))
@@ -220,7 +220,7 @@ def angle_angle_delay_dml(H: torch.Tensor, rx_array, tx_array, num_sources: int,
             est = _refine(Hf.reshape(Hf.shape[0], -1), rx_array, tx_array, est, steps, N, df, iterations,
                           refine_sweeps)
         found = torch.ones(est.shape[:2], dtype=torch.bool, device=est.device)
-        return _finish(est, found, valid, batch, None, None, ("aoa", "aod", "delay"))
+        return make_result(est, found, valid, batch, ("aoa", "aod", "delay"))
 
 
 @register("dml_angle_angle_delay")
@@ -229,6 +229,7 @@ class DMLAngleAngleDelay(Estimator):
     (:func:`angle_angle_delay_dml`); ``grid_only`` gives the seed's grid baseline."""
 
     input_kind = "csi"
+    input_ndim = 3
     parameters = ("aoa", "aod", "delay")
 
     def __init__(self, rx_array, tx_array, num_sources: int = 1, aoa_grid: SearchGrid = AOA_GRID,
@@ -248,7 +249,7 @@ class DMLAngleAngleDelay(Estimator):
         self.refine_sweeps = refine_sweeps
         self.chunk_size = chunk_size
 
-    def __call__(self, H: torch.Tensor) -> EstimationResult:
+    def estimate(self, H: torch.Tensor) -> EstimationResult:
         return angle_angle_delay_dml(H, self.rx_array, self.tx_array, self.num_sources, self.aoa_grid,
                                      self.aod_grid, self.delay_grid, self.subcarrier_spacing,
                                      grid_only=self.grid_only, sweeps=self.sweeps, iterations=self.iterations,

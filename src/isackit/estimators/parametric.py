@@ -680,6 +680,7 @@ class PARAMING(Estimator):
     """
 
     input_kind = "csi"
+    input_ndim = 3
     parameters = ("aoa", "aod", "delay")
 
     def __init__(self, rx_array, tx_array, num_sources: int = 1, subcarrier_spacing: float = 960e3,
@@ -695,7 +696,7 @@ class PARAMING(Estimator):
         self.oversampling = oversampling
         self.power_iterations = power_iterations
 
-    def __call__(self, H: torch.Tensor) -> EstimationResult:
+    def estimate(self, H: torch.Tensor) -> EstimationResult:
         return paraming(H, self.rx_array, self.tx_array, self.num_sources, self.subcarrier_spacing,
                         self.sub_sizes, phase_fit=self.phase_fit, svd=self.svd, oversampling=self.oversampling,
                         power_iterations=self.power_iterations)
