@@ -111,7 +111,7 @@ def check_num_sources(num_sources, max_sources: int, what: str) -> int:
 def sanitize_covariance(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(R', valid)``: batch elements of ``R (..., M, M)`` that are not finite or have zero
     power are replaced by I (so that the batch runs through); ``valid (...)`` is False there."""
-    finite = torch.isfinite(torch.view_as_real(R)).reshape(*R.shape[:-2], -1).all(-1)
+    finite = torch.isfinite(torch.view_as_real(R.resolve_conj())).reshape(*R.shape[:-2], -1).all(-1)
     R0 = torch.where(finite[..., None, None], R, torch.zeros_like(R))
     power = torch.diagonal(R0, dim1=-2, dim2=-1).real.sum(-1)
     valid = finite & (power > 0)
@@ -123,7 +123,7 @@ def sanitize_data(X: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tenso
     """``(X', valid)`` for data ``X (..., S_1, …, S_ndim)``: batch elements that are not finite
     are zeroed; ``valid (...)`` is False for them and for all-zero elements."""
     batch = X.shape[:X.ndim - ndim]
-    flat = torch.view_as_real(X).reshape(*batch, -1)
+    flat = torch.view_as_real(X.resolve_conj()).reshape(*batch, -1)
     finite = torch.isfinite(flat).all(-1)
     X0 = torch.where(finite.reshape(*batch, *([1] * ndim)), X, torch.zeros_like(X))
     power = (X0.real.square() + X0.imag.square()).reshape(*batch, -1).sum(-1)
