@@ -51,6 +51,7 @@ def test_sampler_prior_and_noise_level():
     assert torch.allclose(s2, torch.full_like(s2, SC.noise_variance(10.0)))
 
 
+@pytest.mark.slow
 def test_qpsk_pilots_have_full_rank_and_unbiased_ls():
     sc = SC.model_copy(update={"pilots": "qpsk"})
     g = make_generator(1, "qpsk")
