@@ -107,3 +107,26 @@ __all__ += [
     "angle_angle_delay_music", "angle_angle_delay_mvdr", "angle_angle_delay_bartlett",
     "MUSICAngleDelay", "MVDRAngleDelay", "MUSICAngleAngleDelay", "MVDRAngleAngleDelay", "BartlettAngleAngleDelay",
 ]
+
+# --- S2: coarray spectrum, (sparse) conjugate gradient, the SCG estimator (seed 002) ---
+from . import scg  # noqa: E402,F401  (importing registers the estimator)
+from .coarray import (  # noqa: E402
+    CoarrayProjection,
+    coarray_manifold,
+    coarray_projection,
+    coarray_signal,
+    coarray_spectrum,
+)
+from .scg import (  # noqa: E402
+    PRINTED_ALGORITHM_1,
+    SCG,
+    CGResult,
+    conjugate_gradient,
+    scg_spectrum,
+    sparse_conjugate_gradient,
+)
+
+__all__ += [
+    "CoarrayProjection", "coarray_manifold", "coarray_projection", "coarray_signal", "coarray_spectrum",
+    "PRINTED_ALGORITHM_1", "SCG", "CGResult", "conjugate_gradient", "scg_spectrum", "sparse_conjugate_gradient",
+]
