@@ -293,7 +293,7 @@ def _fail(msg: str, code: int = EXIT_USER_ERROR) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: runs the app, turning user errors into one line + exit 2."""
-    from .experiments.config import ExperimentError
+    from .experiments.errors import ExperimentError
 
     global _ARGV
     _ARGV = list(sys.argv[1:] if argv is None else argv)

@@ -108,35 +108,51 @@ thin layer over these functions.
 when its catalogue entry exists, else :data:`FALLBACK_EXPERIMENT` (``"doa"``).
 """
 
-from .config import (
-    ExperimentConfig,
-    ExperimentError,
-    RelativePath,
-    apply_overrides,
-    config_hash,
-    inside,
-    parse_override,
-    to_toml,
-)
-from .engines import InProcessEngine, RayEngine, make_engine
-from .registry import (
-    CATALOGUE_DIR,
-    ENTRY_POINT_GROUP,
-    EXPERIMENTS,
-    FALLBACK_EXPERIMENT,
-    HEADLINE_EXPERIMENT,
-    Experiment,
-    ResolvedSpec,
-    catalogue,
-    default_experiment,
-    get_experiment,
-    known_experiments,
-    register_experiment,
-    resolve_spec,
-)
-from .runner import RunResult, aggregate, plan_units, resolve_device, run_experiment, summarize
-from .store import RunStore, find_run, load_results
-from .units import Row, UnitResult, WorkUnit, bound_row, mean_row, rmse_row, unit_seed
+import importlib
+from typing import TYPE_CHECKING
+
+# Names are imported from their modules on first use (PEP 562), so that importing one light
+# module (``isackit.experiments.errors`` for the CLI's error handling) does not pull in
+# torch, pandas and every plug-in.
+_EXPORTS = {
+    "config": ["ExperimentConfig", "RelativePath", "apply_overrides", "config_hash", "inside", "parse_override",
+               "to_toml"],
+    "errors": ["ExperimentError"],
+    "engines": ["InProcessEngine", "RayEngine", "make_engine"],
+    "registry": ["CATALOGUE_DIR", "ENTRY_POINT_GROUP", "EXPERIMENTS", "FALLBACK_EXPERIMENT", "HEADLINE_EXPERIMENT",
+                 "Experiment", "ResolvedSpec", "catalogue", "default_experiment", "get_experiment",
+                 "known_experiments", "register_experiment", "resolve_spec"],
+    "runner": ["RunResult", "aggregate", "plan_units", "resolve_device", "run_experiment", "summarize"],
+    "store": ["RunStore", "find_run", "load_results"],
+    "units": ["Row", "UnitResult", "WorkUnit", "bound_row", "mean_row", "rmse_row", "unit_seed"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .config import (ExperimentConfig, RelativePath, apply_overrides, config_hash, inside, parse_override,
+                         to_toml)
+    from .engines import InProcessEngine, RayEngine, make_engine
+    from .errors import ExperimentError
+    from .registry import (CATALOGUE_DIR, ENTRY_POINT_GROUP, EXPERIMENTS, FALLBACK_EXPERIMENT, HEADLINE_EXPERIMENT,
+                           Experiment, ResolvedSpec, catalogue, default_experiment, get_experiment,
+                           known_experiments, register_experiment, resolve_spec)
+    from .runner import RunResult, aggregate, plan_units, resolve_device, run_experiment, summarize
+    from .store import RunStore, find_run, load_results
+    from .units import Row, UnitResult, WorkUnit, bound_row, mean_row, rmse_row, unit_seed
 
 __all__ = [
     "CATALOGUE_DIR",

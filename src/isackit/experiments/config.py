@@ -25,7 +25,7 @@ a one-line message; the CLI prints it and exits with code 2.
 >>> check_finite({"sweep": {"snr_db": [0.0, float("nan")]}}, "spec")
 Traceback (most recent call last):
 ...
-isackit.experiments.config.ExperimentError: spec: sweep.snr_db.1 is nan; NaN and ±inf are not allowed in a spec
+isackit.experiments.errors.ExperimentError: spec: sweep.snr_db.1 is nan; NaN and ±inf are not allowed in a spec
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import pydantic
 from pydantic import AfterValidator, Field
 
 from .._config import StrictModel
+from .errors import ExperimentError
 
 __all__ = [
     "ExperimentError",
@@ -57,13 +58,6 @@ __all__ = [
     "config_hash",
     "to_toml",
 ]
-
-
-class ExperimentError(ValueError):
-    """A user error in an experiment spec, an override, a run folder or a CLI argument.
-
-    The message is one line saying what is wrong; the CLI prints it and exits with code 2.
-    """
 
 
 def _relative_path(value: str) -> str:
