@@ -61,7 +61,7 @@ class Aperture(Experiment):
         S = complex_normal((1, config.snapshots), torch.Generator().manual_seed(config.seed), A.dtype)
         snap = snapshots(A.expand(unit.trials, M, 1), unit.generator(device), signals=S.to(device),
                          snr_db=config.snr_db)
-        estimator = get_estimator("root_music")(num_sources=1)
+        estimator = get_estimator("root_music")(array=model, num_sources=1)
         est = estimator(sample_covariance(snap.X)).estimates  # (B, 1, 1)
         err = assignment_errors(est, truth[:, None])
         rows = [rmse_row(estimator.name, "rmse_deg", torch.rad2deg(err), unit.trials)]
