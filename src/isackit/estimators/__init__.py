@@ -137,3 +137,27 @@ __all__ += [
     "CoarrayProjection", "coarray_manifold", "coarray_projection", "coarray_signal", "coarray_spectrum",
     "PRINTED_ALGORITHM_1", "SCG", "CGResult", "conjugate_gradient", "scg_spectrum", "sparse_conjugate_gradient",
 ]
+
+# --- S1: PARAMING (parametric AoA–AoD–ToA(–Doppler) estimation, seed 001) ---
+from . import parametric  # noqa: E402,F401  (importing registers the estimator)
+from .parametric import (  # noqa: E402
+    PARAMING,
+    doppler_from_phases,
+    fit_spatial_signatures,
+    hankel_block_hankel,
+    paraming,
+    paraming_delays,
+    paraming_doppler,
+    rank_one_phase_fit,
+)
+
+__all__ += [
+    "PARAMING", "doppler_from_phases", "fit_spatial_signatures", "hankel_block_hankel", "paraming",
+    "paraming_delays", "paraming_doppler", "rank_one_phase_fit",
+]
+
+# --- S1: K-source DML (alternating projection) on the AoA–AoD–delay grid ---
+from . import joint_likelihood  # noqa: E402,F401  (importing registers the estimator)
+from .joint_likelihood import DMLAngleAngleDelay, angle_angle_delay_dml, bartlett_correlation  # noqa: E402
+
+__all__ += ["DMLAngleAngleDelay", "angle_angle_delay_dml", "bartlett_correlation"]

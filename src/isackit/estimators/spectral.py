@@ -424,7 +424,7 @@ def angle_angle_delay_spectrum(H: torch.Tensor, Ar: torch.Tensor, At: torch.Tens
 
     S = |Σ_{n,r,t} a_r^* a_t^* b_n^* H_{n,r,t}|² / (‖a_r‖²‖a_t‖²‖b‖²) for the model
     H_n = Σ α a_r(θ) a_t(φ)^T b_n(τ) (seed 001).  Three successive contractions (never the
-    Kronecker dictionary).
+    Kronecker dictionary), in the cheaper of two orders (delay axis first or last).
 
     Args:
         Ar: ``(M_r, G_r)``, At: ``(M_t, G_t)``, Bd: ``(N, G_d)``.
@@ -435,9 +435,16 @@ def angle_angle_delay_spectrum(H: torch.Tensor, Ar: torch.Tensor, At: torch.Tens
     check_last_dims(H, (Bd.shape[-2], Ar.shape[-2], At.shape[-2]), "H",
                     f"(..., N={Bd.shape[-2]}, M_r={Ar.shape[-2]}, M_t={At.shape[-2]})")
     common_complex_dtype(H, Ar, At, Bd, names=("H", "Ar", "At", "Bd"))
-    Z = torch.einsum("...nrt,tj->...nrj", H, At.conj())
-    Z = torch.einsum("...nrj,ri->...nij", Z, Ar.conj())
-    C = torch.einsum("...nij,nd->...ijd", Z, Bd.conj())
+    N, Mr, Mt = H.shape[-3:]
+    Gr, Gt, Gd = Ar.shape[-1], At.shape[-1], Bd.shape[-1]
+    if N * Mr * Mt * Gd + Gd * Mr * Mt * Gt + Gd * Mr * Gt * Gr < N * Mr * Mt * Gt + N * Mr * Gt * Gr + N * Gr * Gt * Gd:
+        Z = torch.einsum("...nrt,nd->...drt", H, Bd.conj())  # delay axis first (G_d ≈ N ≪ G_r G_t)
+        Z = torch.einsum("...drt,tj->...drj", Z, At.conj())
+        C = torch.einsum("...drj,ri->...ijd", Z, Ar.conj())
+    else:
+        Z = torch.einsum("...nrt,tj->...nrj", H, At.conj())
+        Z = torch.einsum("...nrj,ri->...nij", Z, Ar.conj())
+        C = torch.einsum("...nij,nd->...ijd", Z, Bd.conj())
     nr = (Ar.abs() ** 2).sum(-2)
     nt = (At.abs() ** 2).sum(-2)
     nb = (Bd.abs() ** 2).sum(-2)

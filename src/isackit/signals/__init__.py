@@ -25,7 +25,7 @@ from .constellations import (
     sionna_constellation,
     symbol_error_rate,
 )
-from .estimation import ls_channel_estimate
+from .estimation import ls_channel_estimate, ls_subframe_estimates
 from .ofdm import OFDMConfig, ResourceGrid, delay_response, doppler_response, orthogonal_pilots
 from .random import (
     add_noise,
@@ -55,7 +55,7 @@ __all__ = [
     "bistatic_channel",
     "uplink_channel", "downlink_channel", "precode", "received_signal", "paths_received_signal",
     # estimation
-    "ls_channel_estimate",
+    "ls_channel_estimate", "ls_subframe_estimates",
     # targets
     "swerling_rcs", "radar_path_loss", "random_phases", "target_amplitudes", "thermal_noise_power",
     # TR 38.901
