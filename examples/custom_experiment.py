@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from isackit._config import StrictModel
 from isackit.bounds import crb_doa_deterministic
 from isackit.estimators import get_estimator
 from isackit.experiments import (
@@ -36,8 +37,7 @@ from isackit.signals.random import complex_normal
 from isackit.signals.snapshots import sample_covariance, snapshots
 
 
-class ApertureSweep(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+class ApertureSweep(StrictModel):
     elements: list[int] = [4, 8, 16]
 
 
