@@ -68,7 +68,7 @@ def check_covariance(R: torch.Tensor, num_elements: int | None = None, name: str
         raise ValueError(f"{name} must be (..., {num_elements}, {num_elements}) for this array, "
                          f"got shape {tuple(R.shape)}")
     check_supported_dtype(R, name, complex_only=True)
-    if finite and not bool(torch.isfinite(torch.view_as_real(R)).all()):
+    if finite and not bool(torch.isfinite(torch.view_as_real(R.resolve_conj())).all()):
         raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
     return R
 
@@ -83,7 +83,7 @@ def check_data(X: torch.Tensor, dims, name: str, what: str, *, finite: bool = Fa
         if want is not None and got != want:
             raise ValueError(f"{name} must have shape {what}, got shape {tuple(X.shape)}")
     check_supported_dtype(X, name, complex_only=True)
-    if finite and not bool(torch.isfinite(torch.view_as_real(X)).all()):
+    if finite and not bool(torch.isfinite(torch.view_as_real(X.resolve_conj())).all()):
         raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
     return X
 

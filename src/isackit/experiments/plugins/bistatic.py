@@ -61,7 +61,7 @@ from ...systems.bistatic.complexity import operation_counts
 from ...systems.bistatic.learned import C2VNNTraining, c2vnn_doppler, c2vnn_paths, trained_c2vnn
 from ..config import ExperimentConfig
 from ..registry import Experiment, register_experiment
-from ..units import Row, WorkUnit, bound_row, mean_row
+from ..units import Row, UnitResult, WorkUnit, bound_row, mean_row
 
 __all__ = ["BistaticConfig", "BistaticExperiment", "method_names"]
 
@@ -307,12 +307,8 @@ def _crb_rows(config: BistaticConfig, paths, s2: torch.Tensor, pilots: torch.Ten
     return out
 
 
-def _result(rows: list[Row], artifacts: list):
-    """``UnitResult(rows, artifacts)`` where the runner supports artifacts, else the rows."""
-    try:
-        from ..units import UnitResult
-    except ImportError:  # pragma: no cover - older runners
-        return rows
+def _result(rows: list[Row], artifacts: list) -> UnitResult:
+    """The unit's rows and the model files (artifacts) that produced them."""
     return UnitResult(rows=rows, artifacts=artifacts)
 
 
