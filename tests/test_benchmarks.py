@@ -95,3 +95,14 @@ def test_positioning_ratios_run_without_ratio_rows_is_a_user_error(tmp_path, cap
     with pytest.raises(SystemExit) as exc:
         ratios.main([str(tmp_path)])
     assert exc.value.code == 2 and "no snr, sigma or zeta rows" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_bistatic_quick_runs(tmp_path):
+    bench = _load("bench_bistatic")
+    out = bench.main(["--quick", "--threads", "1", "--methods", "PARAMING,IFFT-C2VNN (W=3),Bartlett (grid)",
+                      "--out", str(tmp_path)])
+    assert (tmp_path / "bench_bistatic_quick.json").exists() and (tmp_path / "bench_bistatic_quick.md").exists()
+    rows = {r["method"]: r for r in out["rows"]}
+    assert set(rows) == {"PARAMING", "IFFT-C2VNN (W=3)", "Bartlett (grid)"}
+    assert all(r["batched_per_s"] > 0 and r["loop_per_s"] > 0 and r["ops_per_scene"] > 0 for r in rows.values())
