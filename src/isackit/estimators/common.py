@@ -5,9 +5,11 @@ that systems add) builds on these instead of importing another family's private 
 
 * validation: :func:`check_covariance` (complex ``(..., M, M)``), :func:`check_data`
   (complex ``(..., *dims)``), :func:`check_num_sources`;
-* degenerate batch elements: :func:`sanitize_covariance` / :func:`sanitize_data` replace
-  non-finite or all-zero elements so that the batch runs through, and return a ``valid``
-  mask (the result is NaN there, never a silently wrong number);
+* degenerate input: non-finite values (NaN, ±inf) are an error (a one-line ``ValueError``:
+  they signal a bug upstream, never data); :func:`sanitize_covariance` /
+  :func:`sanitize_data` replace all-zero (or rank-deficient) batch elements so that the batch
+  runs through, and return a ``valid`` mask (the result is NaN there, never a silently wrong
+  number);
 * linear algebra: :func:`hermitian`, :func:`loaded_covariance` (R + δI, δ = loading·tr R/M),
   :func:`quadratic_form` (Re a_g^H Q a_g), :func:`signal_subspace` (with the rank test of
   :func:`isackit._dtypes.is_rank_deficient`);
@@ -21,6 +23,8 @@ K sources, P parameters per source.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .._checks import check_ndim_at_least, check_positive_int
@@ -31,6 +35,7 @@ __all__ = [
     "batch_chunks",
     "check_covariance",
     "check_data",
+    "check_loading",
     "check_num_sources",
     "example_covariance",
     "flatten_covariance",
@@ -68,15 +73,18 @@ def check_covariance(R: torch.Tensor, num_elements: int | None = None, name: str
     return R
 
 
-def check_data(X: torch.Tensor, dims, name: str, what: str) -> torch.Tensor:
+def check_data(X: torch.Tensor, dims, name: str, what: str, *, finite: bool = False) -> torch.Tensor:
     """Check that ``X`` is complex with trailing dims ``dims`` (``None`` = any size); ``what``
-    names the expected shape, e.g. ``"(..., N, M=8)"``."""
+    names the expected shape, e.g. ``"(..., N, M=8)"``; with ``finite`` also that every entry
+    is finite."""
     check_ndim_at_least(X, len(dims), name, what)
     tail = X.shape[X.ndim - len(dims):]
     for got, want in zip(tail, dims, strict=True):
         if want is not None and got != want:
             raise ValueError(f"{name} must have shape {what}, got shape {tuple(X.shape)}")
     check_supported_dtype(X, name, complex_only=True)
+    if finite and not bool(torch.isfinite(torch.view_as_real(X)).all()):
+        raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
     return X
 
 
@@ -95,6 +103,13 @@ def ula_spacing_of(array, what: str) -> float:
             raise ValueError(f"{what} needs an ideal uniform linear array; the assumed array model has "
                              f"{len(array.impairments)} impairment(s) (use MUSIC or DML for impaired models)")
     return ula_spacing(geometry)
+
+
+def check_loading(loading) -> float:
+    """Relative diagonal loading: a finite number ≥ 0 (NaN and ±inf are one-line errors)."""
+    if isinstance(loading, bool) or not isinstance(loading, int | float) or not math.isfinite(loading) or loading < 0:
+        raise ValueError(f"loading must be a finite number >= 0, got {loading!r}")
+    return float(loading)
 
 
 def check_num_sources(num_sources, max_sources: int, what: str) -> int:
@@ -140,8 +155,7 @@ def hermitian(R: torch.Tensor) -> torch.Tensor:
 
 def loaded_covariance(R: torch.Tensor, loading: float) -> torch.Tensor:
     r"""Hermitian part of R plus δI with δ = ``loading``·tr(R)/M (relative diagonal loading ≥ 0)."""
-    if not loading >= 0:
-        raise ValueError(f"loading must be >= 0, got {loading}")
+    check_loading(loading)
     M = R.shape[-1]
     delta = loading * torch.diagonal(R, dim1=-2, dim2=-1).real.sum(-1) / M
     return hermitian(R) + delta[..., None, None] * torch.eye(M, dtype=R.dtype, device=R.device)
@@ -180,8 +194,9 @@ def sort_sources(estimates: torch.Tensor) -> torch.Tensor:
 
 
 def flatten_covariance(R: torch.Tensor, num_elements: int) -> tuple[torch.Size, torch.Tensor, torch.Tensor]:
-    """``(batch, R_flat (B, M, M) Hermitian and sanitised, valid (B,))`` for ``R (..., M, M)``."""
-    check_covariance(R, num_elements)
+    """``(batch, R_flat (B, M, M) Hermitian and sanitised, valid (B,))`` for ``R (..., M, M)``
+    (finite, else a ``ValueError``; zero-power elements are invalid)."""
+    check_covariance(R, num_elements, finite=True)
     batch = R.shape[:-2]
     Rf, valid = sanitize_covariance(R.reshape(-1, *R.shape[-2:]))
     return batch, hermitian(Rf), valid
