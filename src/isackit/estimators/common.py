@@ -68,7 +68,7 @@ def check_covariance(R: torch.Tensor, num_elements: int | None = None, name: str
         raise ValueError(f"{name} must be (..., {num_elements}, {num_elements}) for this array, "
                          f"got shape {tuple(R.shape)}")
     check_supported_dtype(R, name, complex_only=True)
-    if finite and not bool(torch.isfinite(torch.view_as_real(R)).all()):
+    if finite and not bool(torch.isfinite(torch.view_as_real(R.resolve_conj())).all()):
         raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
     return R
 
@@ -83,7 +83,7 @@ def check_data(X: torch.Tensor, dims, name: str, what: str, *, finite: bool = Fa
         if want is not None and got != want:
             raise ValueError(f"{name} must have shape {what}, got shape {tuple(X.shape)}")
     check_supported_dtype(X, name, complex_only=True)
-    if finite and not bool(torch.isfinite(torch.view_as_real(X)).all()):
+    if finite and not bool(torch.isfinite(torch.view_as_real(X.resolve_conj())).all()):
         raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
     return X
 
@@ -126,7 +126,7 @@ def check_num_sources(num_sources, max_sources: int, what: str) -> int:
 def sanitize_covariance(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(R', valid)``: batch elements of ``R (..., M, M)`` that are not finite or have zero
     power are replaced by I (so that the batch runs through); ``valid (...)`` is False there."""
-    finite = torch.isfinite(torch.view_as_real(R)).reshape(*R.shape[:-2], -1).all(-1)
+    finite = torch.isfinite(torch.view_as_real(R.resolve_conj())).reshape(*R.shape[:-2], -1).all(-1)
     R0 = torch.where(finite[..., None, None], R, torch.zeros_like(R))
     power = torch.diagonal(R0, dim1=-2, dim2=-1).real.sum(-1)
     valid = finite & (power > 0)
@@ -138,7 +138,7 @@ def sanitize_data(X: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tenso
     """``(X', valid)`` for data ``X (..., S_1, …, S_ndim)``: batch elements that are not finite
     are zeroed; ``valid (...)`` is False for them and for all-zero elements."""
     batch = X.shape[:X.ndim - ndim]
-    flat = torch.view_as_real(X).reshape(*batch, -1)
+    flat = torch.view_as_real(X.resolve_conj()).reshape(*batch, -1)
     finite = torch.isfinite(flat).all(-1)
     X0 = torch.where(finite.reshape(*batch, *([1] * ndim)), X, torch.zeros_like(X))
     power = (X0.real.square() + X0.imag.square()).reshape(*batch, -1).sum(-1)
