@@ -114,7 +114,7 @@ def _check_max_atoms(k, limit: int, what: str) -> int:
 
 
 def _check_finite(x: torch.Tensor, name: str) -> None:
-    if not bool(torch.isfinite(torch.view_as_real(x.detach())).all()):
+    if not bool(torch.isfinite(torch.view_as_real(x.detach().resolve_conj())).all()):
         raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
 
 
