@@ -130,3 +130,8 @@ __all__ += [
     "CoarrayProjection", "coarray_manifold", "coarray_projection", "coarray_signal", "coarray_spectrum",
     "PRINTED_ALGORITHM_1", "SCG", "CGResult", "conjugate_gradient", "scg_spectrum", "sparse_conjugate_gradient",
 ]
+
+# --- AoD positioning from precoded pilots (seed 004) ---
+from .positioning import ml_aod, ml_aod_spectrum, ml_position  # noqa: E402
+
+__all__ += ["ml_aod_spectrum", "ml_aod", "ml_position"]

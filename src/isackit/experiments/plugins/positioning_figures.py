@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ...plotting import save_figure
-from .scenario import PositioningConfig
+from ...systems.positioning.scenario import PositioningConfig
 
 __all__ = ["precoder_response_figure", "rmse_vs_snr_figure", "sweep_figure", "positioning_figures"]
 
