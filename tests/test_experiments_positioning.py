@@ -1,6 +1,7 @@
 """The ``positioning`` experiment plug-in (S4, seed 004): tiny runs, model store keying, summary, figures."""
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -40,8 +41,12 @@ def test_positioning_experiment_tiny(model_cache):
     exp = spec.experiment()
     pts = exp.points(spec.config)
     assert [p["panel"] for p in pts] == ["pattern"] * 3 + ["snr", "sigma", "zeta"]
-    rows = exp.run_unit(spec.config, WorkUnit(3, pts[3], 0, 20, 11), torch.device("cpu"))
-    agg = aggregate_rows(rows)
+    result = exp.run_unit(spec.config, WorkUnit(3, pts[3], 0, 20, 11), torch.device("cpu"))
+    agg = aggregate_rows(result.rows)
+    # the run folder learns which model files produced the rows
+    assert sorted(a["name"] for a in result.artifacts) == ["aod", "position"]
+    for a in result.artifacts:
+        assert Path(a["path"]).is_file() and len(a["sha256"]) == 64 and a["key"] in a["path"]
     for metric in ("aod_rmse_deg_bs1", "aod_rmse_deg_bs2", "position_rmse_m"):
         for method in ("benchmark", "learned", "MCRB (benchmark)"):
             assert math.isfinite(agg[(method, metric)][0])
@@ -50,7 +55,7 @@ def test_positioning_experiment_tiny(model_cache):
     assert agg[("PEB (learned)", "position_rmse_m")][2] == "bound"
     # trained once, stored, and reused (the pattern panel uses the same AoD model)
     assert len(_store_files(model_cache, "aod")) == 1 and len(_store_files(model_cache, "position")) == 1
-    rows2 = exp.run_unit(spec.config, WorkUnit(0, pts[0], 0, 1, 12), torch.device("cpu"))
+    rows2 = exp.run_unit(spec.config, WorkUnit(0, pts[0], 0, 1, 12), torch.device("cpu")).rows
     assert {r.metric for r in rows2} == {"beam_gain_bs1", "beam_gain_bs2"}
     assert len(_store_files(model_cache, "aod")) == 1
 
@@ -98,7 +103,7 @@ def test_positioning_experiment_hybrid_decoder_tiny(model_cache):
                  ("training.hybrid_grid", 16))
     exp = spec.experiment()
     (pt,) = exp.points(spec.config)
-    agg = aggregate_rows(exp.run_unit(spec.config, WorkUnit(0, pt, 0, 20, 11), torch.device("cpu")))
+    agg = aggregate_rows(exp.run_unit(spec.config, WorkUnit(0, pt, 0, 20, 11), torch.device("cpu")).rows)
     for metric in ("aod_rmse_deg_bs1", "position_rmse_m"):
         assert math.isfinite(agg[("learned", metric)][0])
     for name in ("aod", "aod-hybrid", "position", "position-hybrid"):
@@ -158,7 +163,8 @@ def test_progress_is_reported_while_training(model_cache):
     (("evaluation.snr_db", []), "snr_db"),
     (("evaluation.snr_db", [float("nan")]), "snr_db"),
     (("evaluation.panels", []), "panels"),
-    (("training.model_dir", "../elsewhere"), "model name"),
+    (("training.model_dir", "../elsewhere"), "leave its folder"),
+    (("training.model_dir", "/abs"), "relative path"),
     (("training.min_lr", 1.0), "min_lr"),
     (("scenario.impairment", "rust"), "impairment"),
 ])
@@ -194,7 +200,7 @@ def test_positioning_figures_from_a_results_table(tmp_path):
     sweep; called by the generic plotting through the experiment's hook; panels without data skipped."""
     from isackit.experiments.plugins import positioning  # noqa: F401  (registers the experiment)
     from isackit.experiments.plugins.positioning_figures import positioning_figures
-    from isackit.plotting import plot_results
+    from isackit.experiments.plotting import plot_results
 
     recs = []
     for imp in ("none", "coupling"):

@@ -56,10 +56,10 @@ import torch
 from scipy.optimize import minimize
 
 from .._dtypes import complex_dtype
+from ..conversions import db_to_linear
 from ..estimators.positioning import ml_position
 from ..impairments.base import ArrayModel
 from ..signals.precoders import derivative_codebook
-from ..signals.random import db_to_linear
 from .doa import crb_single_path
 from .fisher import batched_jacobian
 from .mismatch import mcrb_deterministic

@@ -73,11 +73,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..conversions import db_to_linear
 from ..estimators.positioning import ml_aod, ml_position
 from ..geometry.scene import local_angles
 from ..impairments.base import ArrayModel
 from ..signals.channels import miso_received_signal, narrowband_channel
-from ..signals.random import db_to_linear
 from ..signals.targets import random_phases
 from .complex import to_real_features
 from .networks import mlp

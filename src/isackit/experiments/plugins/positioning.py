@@ -67,6 +67,7 @@ from ...learning.store import ModelRecord, ModelStore, default_model_root
 from ...learning.training import TrainingConfig
 from ...seeding import derive_seed, make_generator
 from ...signals import channels as _channels
+from ...signals import targets as _targets
 from ...systems.positioning import scenario as _scenario
 from ...systems.positioning.scenario import (
     PositioningConfig,
@@ -76,9 +77,9 @@ from ...systems.positioning.scenario import (
     sample_aod_batch,
     sample_position_batch,
 )
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, RelativePath, inside
 from ..registry import Experiment, register_experiment
-from ..units import Row, WorkUnit, bound_row, mean_row, rmse_row
+from ..units import Row, UnitResult, WorkUnit, bound_row, mean_row, rmse_row
 
 __all__ = ["PositioningTraining", "PositioningEvaluation", "PositioningExperimentConfig", "PositioningExperiment",
            "trained_model", "seed_model", "scenario_of", "positioning_summary"]
@@ -87,7 +88,7 @@ Panel = Literal["pattern", "snr", "sigma", "zeta"]
 Impairment = Literal["none", "spacing", "coupling"]
 
 #: The code whose source determines a trained model (part of every model key).
-MODEL_CODE = (_learning, _networks, _scenario, _channels, _estimators, _coupling, _displacement)
+MODEL_CODE = (_learning, _networks, _scenario, _channels, _targets, _estimators, _coupling, _displacement)
 
 
 class PositioningTraining(StrictModel):
@@ -108,7 +109,7 @@ class PositioningTraining(StrictModel):
     warm_steps: int = Field(1000, ge=1)
     log_every: int = Field(50, ge=1)
     checkpoint_every: int | None = Field(500, ge=1)
-    model_dir: str = "positioning"           # a folder name inside the model cache
+    model_dir: RelativePath = "positioning"  # a folder inside the model cache
     # hybrid decoder (not in the seed; see isackit.learning.positioning)
     decoder: Literal["seed", "hybrid"] = "seed"
     finetune_steps: int = Field(400, ge=1)
@@ -117,12 +118,6 @@ class PositioningTraining(StrictModel):
     finetune_lr: float = Field(1e-3, gt=0)
     correction_scale: float = Field(0.1, gt=0)
     hybrid_grid: int = Field(64, ge=8)
-
-    @field_validator("model_dir")
-    @classmethod
-    def _plain_folder(cls, v: str) -> str:
-        ModelStore._check_name(v)
-        return v
 
     @model_validator(mode="after")
     def _lr_order(self):
@@ -186,7 +181,7 @@ _STORES: dict[Path, ModelStore] = {}
 
 
 def _store(config: PositioningExperimentConfig) -> ModelStore:
-    root = default_model_root() / config.training.model_dir
+    root = inside(default_model_root(), config.training.model_dir)
     if root not in _STORES:
         _STORES[root] = ModelStore(root)
     return _STORES[root]
@@ -509,13 +504,14 @@ class PositioningExperiment(Experiment):
             pts += [dict(panel="zeta", impairment="coupling", x=float(z)) for z in ev.zetas]
         return pts
 
-    def run_unit(self, config: PositioningExperimentConfig, unit: WorkUnit, device: torch.device) -> list[Row]:
+    def run_unit(self, config: PositioningExperimentConfig, unit: WorkUnit, device: torch.device) -> UnitResult:
+        """The point's rows and the model files (name, path, SHA-256, key) that produced them."""
         pt = unit.point
         panel, x = pt["panel"], float(pt["x"])
         sc = scenario_of(config, pt["impairment"], x if panel == "sigma" else None, x if panel == "zeta" else None)
         setup = _Setup.get(config, sc)
         g = unit.generator("cpu")
-        progress = getattr(unit, "progress", None)
+        progress = unit.progress
         used: list[ModelRecord] = []
         if panel == "pattern":
             rows = _pattern_rows(config, setup, x, progress, used)
@@ -524,4 +520,5 @@ class PositioningExperiment(Experiment):
                     + _position_rows(config, setup, x, unit.trials, g, progress, used))
         else:
             rows = _position_rows(config, setup, config.evaluation.sweep_snr_db, unit.trials, g, progress, used)
-        return rows
+        artifacts = list({r["key"]: dict(r) for r in used}.values())
+        return UnitResult(rows, artifacts)
