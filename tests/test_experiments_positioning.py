@@ -188,7 +188,10 @@ def test_summary_table_and_headlines():
                               value=0.8)]
     table, lines = positioning_summary(pd.DataFrame.from_records(recs))
     assert list(table["method"]) == ["benchmark", "learned"] * 2
-    assert table.loc[0, "position (m) RMSE"] == 2.0 and table.loc[0, "position (m) PEB"] == 0.5
+    assert table.loc[0, "pos RMSE (m)"] == 2.0 and table.loc[0, "PEB (m)"] == 0.5
+    assert table.loc[1, "AoD1 RMSE (°)"] == 1.0 and table.loc[1, "CRB1 (°)"] == 0.8
+    assert list(table.columns) == ["impairment", "method", "pos RMSE (m)", "PEB (m)", "MCRB (m)", "AoD1 RMSE (°)",
+                                   "CRB1 (°)"]
     assert lines[0] == ("position at 20 dB, none: benchmark RMSE/PEB = 4.00, learned RMSE/PEB = 1.25, "
                         "benchmark/learned RMSE = 2.00")
     empty, no_lines = positioning_summary(pd.DataFrame.from_records(recs).assign(panel="zeta"))

@@ -421,20 +421,27 @@ def _pattern_rows(config, setup: _Setup, angle_deg: float, progress, used) -> li
 # ------------------------------------------------------------------------------------------
 # headline table
 # ------------------------------------------------------------------------------------------
-_METRICS = (("position_rmse_m", "PEB", "position (m)"), ("aod_rmse_deg_bs1", "CRB", "AoD BS1 (°)"),
-            ("aod_rmse_deg_bs2", "CRB", "AoD BS2 (°)"))
+#: (metric, bound, RMSE column, bound column)
+_METRICS = (("position_rmse_m", "PEB", "pos RMSE (m)", "PEB (m)"),
+            ("aod_rmse_deg_bs1", "CRB", "AoD1 RMSE (°)", "CRB1 (°)"),
+            ("aod_rmse_deg_bs2", "CRB", "AoD2 RMSE (°)", "CRB2 (°)"))
+
+
+def _sig(v: float) -> float:
+    return float(f"{v:.3g}") if math.isfinite(v) else v
 
 
 def positioning_summary(df: pd.DataFrame, snr_db: float | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Compact table of the ``snr`` panel at one SNR and the headline ratios.
 
     One row per (impairment, method) for ``benchmark`` and ``learned``; columns: the RMSE of
-    each metric and, beside it, the bound of the method's own precoder (CRB / PEB, TRUE array)
-    and, for the benchmark under impairments, its MCRB.  ``snr_db``: the SNR shown (default:
-    20 dB if evaluated, else the highest).  Headlines: position RMSE / own PEB per method and
+    the position (m) and of each station's AoD (°) and, beside each, the bound of the method's
+    own precoder (PEB / CRB, TRUE array); for the benchmark under impairments also its position
+    MCRB.  Values to 3 significant digits.  ``snr_db``: the SNR shown (default: 20 dB if
+    evaluated, else the highest).  Headlines: position RMSE / own PEB per method and
     impairment, and the benchmark's RMSE over the learned one.
     """
-    snr = df[df.get("panel", pd.Series(dtype=object)) == "snr"] if "panel" in df.columns else df.iloc[:0]
+    snr = df[df["panel"] == "snr"] if "panel" in df.columns else df.iloc[:0]
     if snr.empty:
         return pd.DataFrame(), []
     xs = sorted(set(snr["x"]))
@@ -442,16 +449,19 @@ def positioning_summary(df: pd.DataFrame, snr_db: float | None = None) -> tuple[
     at = snr[snr["x"] == x]
     val = {(r.impairment, r.method, r.metric): float(r.value) for r in at.itertuples()}
     rows, lines = [], []
-    for imp in [i for i in ("none", "spacing", "coupling") if i in set(at["impairment"])]:
+    impairments = [i for i in ("none", "spacing", "coupling") if i in set(at["impairment"])]
+    for imp in impairments:
         for method in ("benchmark", "learned"):
             row: dict[str, Any] = {"impairment": imp, "method": method}
-            for metric, bound, label in _METRICS:
+            for metric, bound, col, bound_col in _METRICS:
                 if (imp, method, metric) not in val:
                     continue
-                row[f"{label} RMSE"] = val[(imp, method, metric)]
-                row[f"{label} {bound}"] = val.get((imp, f"{bound} ({method})", metric), float("nan"))
-                if method == "benchmark" and (imp, "MCRB (benchmark)", metric) in val:
-                    row[f"{label} MCRB"] = val[(imp, "MCRB (benchmark)", metric)]
+                row[col] = _sig(val[(imp, method, metric)])
+                row[bound_col] = _sig(val.get((imp, f"{bound} ({method})", metric), float("nan")))
+                if metric == "position_rmse_m" and any(i != "none" for i in impairments):
+                    mcrb = val.get((imp, "MCRB (benchmark)", metric), float("nan")) if method == "benchmark" \
+                        else float("nan")
+                    row["MCRB (m)"] = _sig(mcrb)
             rows.append(row)
         key = "position_rmse_m"
         parts = []
