@@ -24,4 +24,5 @@ BUILTIN: dict[str, str] = {
     "doa": "isackit.experiments.plugins.doa",
     "calibration": "isackit.systems.calibration.experiment",
     "positioning": "isackit.experiments.plugins.positioning",
+    "bistatic": "isackit.experiments.plugins.bistatic",
 }
