@@ -483,6 +483,9 @@ class PositioningExperiment(Experiment):
     """Seed 004 Figs. 4-10: benchmark vs end-to-end learning, with and without impairments."""
 
     x_axis = "x"
+    labels = {"x": "swept value: SNR (dB) | σ_λ/λ | ζ | angle (°)", "position_rmse_m": "position RMSE (m)",
+              "aod_rmse_deg_bs1": "AoD RMSE, BS 1 (°)", "aod_rmse_deg_bs2": "AoD RMSE, BS 2 (°)",
+              "beam_gain_bs1": "beam gain ‖Fᵀã(θ)‖², BS 1", "beam_gain_bs2": "beam gain ‖Fᵀã(θ)‖², BS 2"}
 
     def figures(self, df, meta: dict, out_dir: Path, run_dir: Path | None) -> list[Path]:
         """Seed-style figures (precoder responses, RMSE vs SNR per impairment, vs σ_λ and ζ):
