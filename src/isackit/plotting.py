@@ -1,5 +1,8 @@
-"""Moved to :mod:`isackit.experiments.plotting`; this alias goes away once every importer
-has switched."""
+"""Moved to :mod:`isackit.experiments.plotting`; ``isackit.plotting`` is the same module object
+until every importer has switched (then this alias goes)."""
 
-from .experiments.plotting import *  # noqa: F401,F403
-from .experiments.plotting import __all__  # noqa: F401
+import sys
+
+from .experiments import plotting as _plotting
+
+sys.modules[__name__] = _plotting
