@@ -1,8 +1,5 @@
-"""Moved to :mod:`isackit.experiments.plotting`; ``isackit.plotting`` is the same module object
-until every importer has switched (then this alias goes)."""
+"""Moved to :mod:`isackit.experiments.plotting`; this alias goes once every importer has
+switched (it re-exports the public names and the private helpers importers still use)."""
 
-import sys
-
-from .experiments import plotting as _plotting
-
-sys.modules[__name__] = _plotting
+from .experiments.plotting import *  # noqa: F401,F403
+from .experiments.plotting import __all__, _slug, _use_agg  # noqa: F401
