@@ -26,6 +26,13 @@ from .constellations import (
     symbol_error_rate,
 )
 from .estimation import ls_channel_estimate
+from .measured import (
+    MeasuredCSI,
+    MeasuredDataError,
+    estimate_phase_error,
+    load_measured_csi,
+    save_measured_csi,
+)
 from .ofdm import OFDMConfig, ResourceGrid, delay_response, doppler_response, orthogonal_pilots
 from .random import add_noise, awgn, complex_normal, db_to_linear, linear_to_db, noise_variance_from_snr
 from .snapshots import Snapshots, covariance, sample_covariance, snapshots, source_covariance
@@ -48,6 +55,8 @@ __all__ = [
     "uplink_channel", "downlink_channel", "precode", "received_signal", "paths_received_signal",
     # estimation
     "ls_channel_estimate",
+    # measured CSI files (seed 002)
+    "MeasuredCSI", "MeasuredDataError", "load_measured_csi", "save_measured_csi", "estimate_phase_error",
     # targets
     "swerling_rcs", "radar_path_loss", "random_phases", "target_amplitudes", "thermal_noise_power",
     # TR 38.901
