@@ -34,7 +34,6 @@ unwrapped along θ, returned as a :class:`~isackit.impairments.TabulatedPhaseErr
 from __future__ import annotations
 
 import math
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -264,7 +263,7 @@ def _read_npz(path: Path, names: list[str]) -> dict[str, np.ndarray]:
         if "pickle" in str(err).lower():
             raise _err(f"{path.name} holds object (pickled) arrays; isackit never unpickles data") from None
         raise _err(f"cannot read {path.name} as .npz: {err}") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as err:
+    except Exception as err:  # noqa: BLE001 - any malformed archive is one line
         raise _err(f"cannot read {path.name} as .npz: {err}") from None
 
 
@@ -276,7 +275,7 @@ def _read_mat5(path: Path, names: list[str]) -> dict[str, np.ndarray]:
         wanted = [n for n in names if n in keys]
         raw = scipy.io.loadmat(str(path), variable_names=wanted, squeeze_me=False, mat_dtype=False,
                                struct_as_record=True, chars_as_strings=True) if wanted else {}
-    except (ValueError, OSError, TypeError, NotImplementedError) as err:
+    except Exception as err:  # noqa: BLE001 - any malformed file (MatReadError, zlib, struct …) is one line
         raise _err(f"cannot read {path.name} as a MATLAB v5 file: {err}") from None
     out = {n: _numeric(n, raw[n], path) for n in wanted}
     out["__keys__"] = keys
@@ -315,7 +314,7 @@ def _read_h5(path: Path, names: list[str], matlab: bool) -> dict[str, np.ndarray
             return out
     except MeasuredDataError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except Exception as err:  # noqa: BLE001 - any malformed HDF5 file is one line
         raise _err(f"cannot read {path.name} as HDF5: {err}") from None
 
 

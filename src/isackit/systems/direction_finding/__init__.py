@@ -9,6 +9,7 @@ from .config import CHANNELS, ArrayConfig, ChannelConfig, GridConfig, PhaseError
 from .scenario import (
     CSIBatch,
     Device,
+    chamber_surrogate,
     grid_angles,
     grid_dataset,
     make_device,
@@ -21,6 +22,6 @@ from .scenario import (
 
 __all__ = [
     "CHANNELS", "ArrayConfig", "ChannelConfig", "GridConfig", "PhaseErrorConfig", "ScenarioConfig",
-    "CSIBatch", "Device", "grid_angles", "grid_dataset", "make_device", "nearest_grid_index", "ofdm_config",
+    "CSIBatch", "Device", "chamber_surrogate", "grid_angles", "grid_dataset", "make_device", "nearest_grid_index", "ofdm_config",
     "simulate_csi", "subregion_bounds", "subregion_of",
 ]

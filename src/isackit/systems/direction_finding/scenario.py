@@ -36,6 +36,7 @@ from ...impairments.presets import make_chain
 from ...seeding import make_generator
 from ...signals.channels import uplink_channel
 from ...signals.ofdm import OFDMConfig
+from ...signals.measured import MeasuredCSI
 from ...signals.random import complex_normal
 from .config import ScenarioConfig
 
@@ -50,6 +51,7 @@ __all__ = [
     "nearest_grid_index",
     "simulate_csi",
     "grid_dataset",
+    "chamber_surrogate",
 ]
 
 
@@ -226,3 +228,25 @@ def grid_dataset(device: Device, scenario: ScenarioConfig, per_angle: int, snr_d
     parts = [simulate_csi(device, aoa[s:s + chunk], snr[s:s + chunk], scenario, generator) for s in range(0, B, chunk)]
     return CSIBatch(csi=torch.cat([p.csi for p in parts]), clean=torch.cat([p.clean for p in parts]),
                     aoa=aoa, noise_variance=torch.cat([p.noise_variance for p in parts]))
+
+
+def chamber_surrogate(device: Device, scenario: ScenarioConfig, per_angle: int, snr_db: float,
+                      generator: torch.Generator, step_deg: float = 1.0) -> MeasuredCSI:
+    r"""A simulated anechoic-chamber measurement (seed 002, Sec. 6.1) as :class:`MeasuredCSI`:
+    the UE on a turntable at θ_min..θ_max in ``step_deg`` steps (121 angles for the seed),
+    ``per_angle`` SRS symbols each (the seed: 450, split 400/50), a single LoS ray through the
+    device's true array at ``snr_db``; ``group`` = angle step, ``timestamp`` = symbol × 80 ms."""
+    g = scenario.grid
+    n = int(round((g.max_deg - g.min_deg) / step_deg)) + 1
+    deg = g.min_deg + step_deg * torch.arange(n, dtype=torch.float64)
+    aoa = torch.deg2rad(deg).repeat_interleave(int(per_angle))
+    los = scenario.model_copy(update={"channel": scenario.channel.model_copy(update={"kind": "los"})})
+    batch = simulate_csi(device, aoa, float(snr_db), los, generator)
+    S = aoa.numel()
+    return MeasuredCSI(csi=batch.csi.to(torch.complex64), aoa=aoa.float(),
+                       group=torch.arange(n).repeat_interleave(int(per_angle)),
+                       subcarrier_index=torch.arange(scenario.array.num_subcarriers),
+                       timestamp=(torch.arange(S) % int(per_angle)).double() * 0.08,
+                       carrier_frequency=scenario.array.carrier_frequency,
+                       subcarrier_spacing=scenario.array.subcarrier_spacing,
+                       meta={"source": "simulated chamber surrogate", "device": device.index, "snr_db": float(snr_db)})
