@@ -42,7 +42,8 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_last_dims
-from .spectral import QuadraticFormDictionary, check_covariance
+from .common import check_covariance
+from .grids import QuadraticFormDictionary
 
 __all__ = [
     "CoarrayProjection",

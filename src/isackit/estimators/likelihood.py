@@ -31,16 +31,9 @@ from __future__ import annotations
 import torch
 
 from .base import EstimationResult, Estimator, register
-from .grids import SearchGrid, steering_with_derivatives
-from .spectral import (
-    _chunks,
-    _example_covariance,
-    _finish,
-    _music_grid,
-    _prepare,
-    check_covariance,
-    quadratic_form_dictionary,
-)
+from .common import batch_chunks, example_covariance, flatten_covariance, make_result
+from .grids import SearchGrid, quadratic_form_dictionary, steering_with_derivatives
+from .spectral import music_grid_peaks
 
 __all__ = ["DML", "DML_GRID", "alternating_projection", "dml_cost", "dml_doa", "dml_gradient_hessian", "dml_refine", "projector"]
 
@@ -149,7 +142,7 @@ def alternating_projection(R: torch.Tensor, model, num_sources: int, grid: Searc
         M = R.shape[-1]
         eye = torch.eye(M, dtype=R.dtype, device=R.device)
         out = []
-        for sl in _chunks(R.shape[0], chunk_size):
+        for sl in batch_chunks(R.shape[0], chunk_size):
             Rc = R[sl]
             th = torch.zeros(Rc.shape[0], K, dtype=pts.dtype, device=R.device)
 
@@ -196,14 +189,14 @@ def dml_doa(R: torch.Tensor, model, num_sources: int, grid: SearchGrid, *, init:
     if init not in ("ap", "music"):
         raise ValueError(f"unknown init {init!r}; expected 'ap' or 'music'")
     with torch.no_grad():
-        batch, Rf, valid = _prepare(R, model)
+        batch, Rf, valid = flatten_covariance(R, model.num_elements)
         if not 0 < int(num_sources) < Rf.shape[-1]:
             raise ValueError(f"num_sources must be in [1, M-1] = [1, {Rf.shape[-1] - 1}], got {num_sources}")
         if init == "ap":
             th = alternating_projection(Rf, model, num_sources, grid, sweeps, chunk_size)
             found = torch.ones_like(th, dtype=torch.bool)
         else:
-            ang, found, _, _ = _music_grid(Rf, model, num_sources, grid, chunk_size, False)
+            ang, found, _, _ = music_grid_peaks(Rf, model, num_sources, grid, chunk_size, False)
             # a missing MUSIC peak is replaced by the best remaining grid point after AP
             th = ang[..., 0]
             if not bool(found.all()):
@@ -213,9 +206,8 @@ def dml_doa(R: torch.Tensor, model, num_sources: int, grid: SearchGrid, *, init:
         if not grid_only and iterations > 0:
             th = dml_refine(Rf, model, th, iterations, max_step=max(grid.step, 1e-3))
         cost = dml_cost(Rf, model.steering(th).to(Rf.dtype))
-        res = _finish(th[..., None], found, valid, batch, None, None, ("azimuth",),
-                      extras={"cost": torch.where(valid, cost, torch.full_like(cost, torch.nan)).reshape(batch)})
-        return res
+        return make_result(th[..., None], found, valid, batch, ("azimuth",),
+                           extras={"cost": torch.where(valid, cost, torch.full_like(cost, torch.nan)).reshape(batch)})
 
 
 
@@ -248,8 +240,7 @@ class DML(Estimator):
         self.grid_only = grid_only
         self.chunk_size = chunk_size
 
-    def __call__(self, R: torch.Tensor) -> EstimationResult:
-        check_covariance(R, self.array.num_elements)
+    def estimate(self, R: torch.Tensor) -> EstimationResult:
         return dml_doa(R, self.array, self.num_sources, self.grid, init=self.init, sweeps=self.sweeps,
                        iterations=self.iterations, grid_only=self.grid_only, chunk_size=self.chunk_size)
 
@@ -258,5 +249,5 @@ class DML(Estimator):
         from ..geometry import ula
         arr = ula(8)
         truth = torch.tensor([[-0.2], [0.15]], dtype=torch.float64)  # closer than a beamwidth
-        R = _example_covariance(arr, truth[:, 0], dtype=dtype, device=device, generator=generator)
+        R = example_covariance(arr, truth[:, 0], dtype=dtype, device=device, generator=generator)
         return cls(arr, 2), R, truth

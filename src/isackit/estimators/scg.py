@@ -56,11 +56,12 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_choice, check_nonnegative, check_positive_int
+from .._dtypes import real_dtype_of
 from .base import EstimationResult, Estimator, register
 from .coarray import CoarrayProjection, _check_projection_size, check_spectrum, coarray_projection, coarray_spectrum
-from .grids import SearchGrid, real_dtype_of
+from .common import flatten_covariance, make_result
+from .grids import SearchGrid, _model_state_key
 from .peaks import find_peaks, peaks_to_coordinates
-from .spectral import _sanitize_covariance, check_covariance, sort_sources
 
 __all__ = [
     "CGResult",
@@ -369,17 +370,13 @@ class SCG(Estimator):
             A = self.grid.steering(self.array, like)
             return A, coarray_projection(A)
 
-        from .grids import _model_state_key
         mk = _model_state_key(self.array)
         key = None if mk is None else ("scg", mk, key_like.dtype, str(like.device))
         return self.grid.memo(key, build, self.array)
 
-    def __call__(self, R: torch.Tensor) -> EstimationResult:
-        check_covariance(R, self.array.num_elements)
+    def estimate(self, R: torch.Tensor) -> EstimationResult:
         with torch.no_grad():
-            batch = R.shape[:-2]
-            Rf, valid = _sanitize_covariance(R.reshape(-1, *R.shape[-2:]))
-            Rf = 0.5 * (Rf + Rf.mH)
+            batch, Rf, valid = flatten_covariance(R, self.array.num_elements)
             A, P = self._dictionary(Rf)
             # unit source power: the solver's λ and μ then mean the same for every input scale
             power = torch.diagonal(Rf, dim1=-2, dim2=-1).real.mean(-1).clamp_min(torch.finfo(A.real.dtype).tiny)
@@ -388,16 +385,11 @@ class SCG(Estimator):
             eta = res.solution
             _, idx, found = find_peaks(eta, self.num_sources)
             grid = self.grid.points_like(eta)
-            ang = peaks_to_coordinates(idx, found & valid[:, None], [grid])
-            K = ang.shape[-2]
-            ang = sort_sources(torch.where(valid[:, None, None], ang, torch.full_like(ang, math.nan)))
-            count = (~torch.isnan(ang).any(-1)).sum(-1)
-            return EstimationResult(
-                estimates=ang.reshape(*batch, K, 1), parameters=("azimuth",), count=count.reshape(batch),
-                valid=valid.reshape(batch),
-                spectrum=eta.reshape(*batch, -1) if self.return_spectrum else None,
-                grid=(grid,) if self.return_spectrum else None,
-                extras={"iterations": res.iterations.reshape(batch)})
+            ang = peaks_to_coordinates(idx, found, [grid])
+            return make_result(ang, found, valid, batch, ("azimuth",),
+                               spectrum=eta if self.return_spectrum else None,
+                               grids=(grid,) if self.return_spectrum else None,
+                               extras={"iterations": res.iterations.reshape(batch)})
 
     @classmethod
     def example(cls, dtype=torch.complex128, device="cpu", generator=None):

@@ -24,7 +24,7 @@ from .distributions import (
 )
 from .gain_phase import GainPhaseError
 from .phase_curves import phase_error_curves, tabulate_phase_error, unwrap_phase
-from .presets import PRESETS, list_presets, make_chain, make_impairment
+from .presets import IDEAL, PRESETS, check_impairment_name, list_presets, make_chain, make_impairment
 from .timing import TimingOffset
 
 __all__ = [
@@ -53,7 +53,9 @@ __all__ = [
     "VonMisesPhase",
     "GaussianPhase",
     "UniformPhase",
+    "IDEAL",
     "PRESETS",
+    "check_impairment_name",
     "list_presets",
     "make_chain",
     "make_impairment",

@@ -25,7 +25,7 @@ from .constellations import (
     sionna_constellation,
     symbol_error_rate,
 )
-from .estimation import ls_channel_estimate
+from .estimation import ls_channel_estimate, ls_subframe_estimates
 from .measured import (
     MeasuredCSI,
     MeasuredDataError,
@@ -34,14 +34,22 @@ from .measured import (
     save_measured_csi,
 )
 from .ofdm import OFDMConfig, ResourceGrid, delay_response, doppler_response, orthogonal_pilots
-from .random import add_noise, awgn, complex_normal, db_to_linear, linear_to_db, noise_variance_from_snr
+from .random import (
+    add_noise,
+    add_noise_at_snr,
+    awgn,
+    complex_normal,
+    db_to_linear,
+    linear_to_db,
+    noise_variance_from_snr,
+)
 from .snapshots import Snapshots, covariance, sample_covariance, snapshots, source_covariance
 from .targets import radar_path_loss, random_phases, swerling_rcs, target_amplitudes, thermal_noise_power
 from .tr38901 import TR38901_SCENARIOS, TR38901Paths, sionna_to_local, tr38901_channel, tr38901_paths
 
 __all__ = [
     # random
-    "complex_normal", "awgn", "add_noise", "db_to_linear", "linear_to_db", "noise_variance_from_snr",
+    "complex_normal", "awgn", "add_noise", "add_noise_at_snr", "db_to_linear", "linear_to_db", "noise_variance_from_snr",
     # snapshots
     "Snapshots", "snapshots", "source_covariance", "sample_covariance", "covariance",
     # constellations
@@ -54,7 +62,7 @@ __all__ = [
     "bistatic_channel",
     "uplink_channel", "downlink_channel", "precode", "received_signal", "paths_received_signal",
     # estimation
-    "ls_channel_estimate",
+    "ls_channel_estimate", "ls_subframe_estimates",
     # measured CSI files (seed 002)
     "MeasuredCSI", "MeasuredDataError", "load_measured_csi", "save_measured_csi", "estimate_phase_error",
     # targets
