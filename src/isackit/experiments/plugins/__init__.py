@@ -24,4 +24,5 @@ BUILTIN: dict[str, str] = {
     "doa": "isackit.experiments.plugins.doa",
     "calibration": "isackit.systems.calibration.experiment",
     "positioning": "isackit.systems.positioning.experiment",
+    "direction_finding": "isackit.experiments.plugins.direction_finding",
 }

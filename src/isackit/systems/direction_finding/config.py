@@ -16,6 +16,12 @@ from ..._config import StrictModel
 from ...constants import SPEED_OF_LIGHT
 
 __all__ = [
+    "TrainSettings",
+    "AutoencoderConfig",
+    "SSRConfig",
+    "DeepMUSICConfig",
+    "CNNConfig",
+    "ModelsConfig",
     "ArrayConfig",
     "GridConfig",
     "PhaseErrorConfig",
@@ -143,3 +149,85 @@ class ScenarioConfig(StrictModel):
     grid: GridConfig = Field(default_factory=GridConfig)
     impairment: PhaseErrorConfig = Field(default_factory=PhaseErrorConfig)
     channel: ChannelConfig = Field(default_factory=ChannelConfig)
+
+
+# ---------------------------------------------------------------------------------------
+# the learned receivers (seed 002, Secs. 3–5; Table 2)
+# ---------------------------------------------------------------------------------------
+class TrainSettings(StrictModel):
+    """A training schedule in epochs (the seed's, Sec. 5, by default)."""
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(0.01, gt=0)
+    lr_step_epochs: int = Field(5, ge=1)
+    lr_gamma: float = Field(0.5, gt=0, le=1)
+
+    def training_config(self, num_samples: int):
+        """The :class:`~isackit.learning.TrainingConfig` for ``num_samples`` samples (every batch logged)."""
+        from ...learning.training import TrainingConfig
+
+        per_epoch = max(1, math.ceil(num_samples / self.batch_size))
+        return TrainingConfig(steps=self.epochs * per_epoch, batch_size=self.batch_size, lr=self.lr,
+                              scheduler="step", step_size=self.lr_step_epochs * per_epoch, gamma=self.lr_gamma,
+                              log_every=1)
+
+
+class AutoencoderConfig(StrictModel):
+    """Multi-task autoencoder (Table 2): hidden width d_c, target (eq. 10 on the noisy input
+    as printed, or on the noise-free CSI)."""
+
+    hidden: int = Field(16, ge=1)
+    target: Literal["noisy", "clean"] = "noisy"
+    training: TrainSettings = Field(default_factory=TrainSettings)
+
+
+class SSRConfig(StrictModel):
+    """Unrolled MoDL-SSR (Sec. 4): I, N_CG, λ, SCG options, calibrator options, labels."""
+
+    iterations: int = Field(10, ge=1)            # [D] I
+    cg_iterations: int = Field(10, ge=1)         # [D] N_CG (>= 2M: exact CG)
+    lam: float = Field(0.1, ge=0)                # [P]
+    eps: float = Field(0.5, ge=0)                # [P]
+    mu: float = Field(0.0, ge=0)                 # [D] sparsity weight inside the network
+    attractor: Literal["rza", "paper", "none"] = "rza"
+    nonnegative: bool = False
+    data_term: Literal["observed", "previous"] = "observed"
+    init: Literal["coarray", "scg"] = "coarray"
+    learn_lambda: bool = False
+    channels: list[int] = Field(default_factory=lambda: [4, 8, 4, 1])   # [P]
+    kernel_size: int = Field(32, ge=1)                                   # [P]
+    bn_per_iteration: bool = True
+    final_bn: bool = True
+    coord_channel: bool = False
+    residual: bool = False
+    labels: Literal["one_hot", "gaussian"] = "one_hot"                   # [P] one-hot
+    label_width_deg: float = Field(0.3, gt=0)
+    input: Literal["autoencoder", "oracle"] = "autoencoder"
+    branch: Literal["energy", "concat"] = "energy"
+    training: TrainSettings = Field(default_factory=TrainSettings)
+
+
+class DeepMUSICConfig(StrictModel):
+    channels: int = Field(256, ge=1)
+    hidden: int = Field(1024, ge=1)
+    dropout: float = Field(0.5, ge=0, lt=1)
+    training: TrainSettings = Field(default_factory=TrainSettings)
+
+
+class CNNConfig(StrictModel):
+    channels: list[int] = Field(default_factory=lambda: [32, 64, 128])
+    hidden: int = Field(256, ge=1)
+    training: TrainSettings = Field(default_factory=TrainSettings)
+
+
+class ModelsConfig(StrictModel):
+    """The learned receivers and their data: ``train_per_angle`` samples per grid angle at
+    ``train_snr_db`` (a value, or [low, high] uniform)."""
+
+    train_per_angle: int = Field(40, ge=1)        # [P] Table 2
+    train_snr_db: float | list[float] = 10.0      # [P] AE; [D] the rest
+    autoencoder: AutoencoderConfig = Field(default_factory=AutoencoderConfig)
+    ssr: SSRConfig = Field(default_factory=SSRConfig)
+    deepmusic: DeepMUSICConfig = Field(default_factory=DeepMUSICConfig)
+    cnn: CNNConfig = Field(default_factory=CNNConfig)

@@ -37,7 +37,7 @@ from ...seeding import make_generator
 from ...signals.channels import uplink_channel
 from ...signals.ofdm import OFDMConfig
 from ...signals.measured import MeasuredCSI
-from ...signals.random import complex_normal
+from ...signals.random import add_noise_at_snr, noise_variance_from_snr
 from .config import ScenarioConfig
 
 __all__ = [
@@ -202,12 +202,10 @@ def simulate_csi(device: Device, aoa: torch.Tensor, snr_db, scenario: ScenarioCo
     H = H.transpose(-1, -2)  # (B, M, K)
     if scenario.array.wideband:
         H = H * _squint(scenario, device.assumed_array, aoa.double().cpu())
-    snr = torch.as_tensor(snr_db, dtype=torch.float64).expand(B)
-    nv = 10.0 ** (-snr / 10.0)
-    noise = complex_normal(H.shape, generator, dtype=torch.complex128) * nv.sqrt()[:, None, None]
-    clean = H.to(cdt).to(aoa.device)
-    return CSIBatch(csi=(H + noise).to(cdt).to(aoa.device), clean=clean, aoa=aoa,
-                    noise_variance=nv.to(rdt).to(aoa.device))
+    snr = torch.as_tensor(snr_db, dtype=torch.float64).expand(B).contiguous()
+    noisy = add_noise_at_snr(H, snr, generator)  # unit power per element and tone (Σ|g_p|² = 1)
+    return CSIBatch(csi=noisy.to(cdt).to(aoa.device), clean=H.to(cdt).to(aoa.device), aoa=aoa,
+                    noise_variance=noise_variance_from_snr(snr).to(rdt).to(aoa.device))
 
 
 def grid_dataset(device: Device, scenario: ScenarioConfig, per_angle: int, snr_db, generator: torch.Generator, *,
