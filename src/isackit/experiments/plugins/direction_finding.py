@@ -156,12 +156,15 @@ def _training_data(config, device, scenario, snr_db, tag: str):
 
     m = config.models
     snr = snr_db if snr_db is not None else m.train_snr_db
-    g = make_generator(config.seed, "direction_finding", "train", tag, device.index, device.rho, scenario.channel.kind,
-                       str(snr))
-    batch = grid_dataset(device, scenario, m.train_per_angle, snr, g)
+    def factory():
+        g = make_generator(config.seed, "direction_finding", "train", tag, device.index, device.rho,
+                           scenario.channel.kind, str(snr))
+        batch = grid_dataset(device, scenario, m.train_per_angle, snr, g)
+        return batch.csi, batch.aoa, batch.clean
+
     ident = {"kind": "simulated", "device": device.index, "rho": device.rho, "channel": scenario.channel.kind,
              "snr_db": snr, "per_angle": m.train_per_angle, "seed": config.seed}
-    return TrainingData(batch.csi, batch.aoa, ident, batch.clean)
+    return TrainingData(ident, factory=factory)
 
 
 def _trained(config, device, scenario, unit: WorkUnit, snr_db=None, tag="sim", methods=None):
@@ -442,7 +445,7 @@ class DirectionFinding(Experiment):
         else:
             train, val = data.split_every(dspec.every)
         ident.update(split=dspec.split, train=dspec.train_per_label, val=dspec.val_per_label, every=dspec.every)
-        td = TrainingData(train.csi, train.aoa, ident)
+        td = TrainingData(ident, train.csi, train.aoa)
         wanted = [m for m in config.methods if m not in ("MUSIC", "DBF")]
         models = train_all(_store(config), td, sc, dev.assumed_array, config.models, config.seed, methods=wanted,
                            progress=unit.progress)

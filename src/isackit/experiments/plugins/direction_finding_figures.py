@@ -193,14 +193,15 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
         _, rr = meas[0]
         data = {r.method: r.extra for r in rr if "abs_errors" in r.extra}
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        floor = 0.01  # errors below 0.01° (exact grid hits) are drawn at 0.01° on the log axes
         for m, ex in data.items():
-            e = sorted(ex["abs_errors"])
+            e = sorted(max(v, floor) for v in ex["abs_errors"])
             n = len(e)
             st = {k: v for k, v in styles[m].items() if k not in ("marker", "markersize")}
             axes[0].plot(e, [(i + 1) / n for i in range(n)], label=m, **st)
         axes[0].axhline(0.8, color="grey", linestyle=":", linewidth=1)
         axes[0].set_xscale("log")
-        axes[0].set_xlabel("absolute AoA error (°)")
+        axes[0].set_xlabel("absolute AoA error (°, floored at 0.01°)")
         axes[0].set_ylabel("CDF (1)")
         axes[0].legend(fontsize=7)
         axes[0].set_title("Fig. 5b: error CDF", fontsize=9)
@@ -211,8 +212,9 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
         for p in range(P):
             for i, m in enumerate(ms):
                 b = next(b for b in data[m]["boxes"] if b["subregion"] == p and b["rule"] == "seed002")
-                stats.append({"med": b["median"], "q1": b["q1"], "q3": b["q3"], "whislo": max(b["whisker_low"], 1e-4),
-                              "whishi": b["whisker_high"], "label": m if p == 0 else ""})
+                stats.append({"med": max(b["median"], floor), "q1": max(b["q1"], floor), "q3": max(b["q3"], floor),
+                              "whislo": max(b["whisker_low"], floor), "whishi": max(b["whisker_high"], floor),
+                              "label": m if p == 0 else ""})
                 positions.append(p * (len(ms) + 1) + i)
         bp = axes[1].bxp(stats, positions=positions, showfliers=False, patch_artist=True)
         for k, box in enumerate(bp["boxes"]):
@@ -220,7 +222,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
         axes[1].set_yscale("log")
         axes[1].set_xticks([p * (len(ms) + 1) + (len(ms) - 1) / 2 for p in range(P)],
                            [f"subregion {p + 1}" for p in range(P)], fontsize=8)
-        axes[1].set_ylabel("absolute AoA error (°)")
+        axes[1].set_ylabel("absolute AoA error (°, floored at 0.01°)")
         axes[1].set_title("Fig. 5c: per subregion (whiskers: seed's 1.5·Q3 rule)", fontsize=9)
         handles = [plt.Rectangle((0, 0), 1, 1, color=styles[m]["color"]) for m in ms]
         axes[1].legend(handles, ms, fontsize=7)

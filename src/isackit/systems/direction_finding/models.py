@@ -18,6 +18,7 @@ batches).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,15 +67,36 @@ __all__ = [
 METHODS = ("MUSIC", "DBF", "DeepMUSIC", "CNN", "MoD-DNN")
 
 
-@dataclass(frozen=True, eq=False)
 class TrainingData:
     """Labelled CSI for training: ``csi`` ``(S, M, K)``, ``aoa`` ``(S,)`` radians, ``clean``
-    optional noise-free CSI, ``identity`` a JSON-able description (part of every model key)."""
+    (optional noise-free CSI), and ``identity``, a JSON-able description of where they come from
+    (part of every model key).  Give the tensors, or a ``factory() -> (csi, aoa, clean)`` that is
+    called only when a model has to be trained (a cached model needs no data)."""
 
-    csi: torch.Tensor
-    aoa: torch.Tensor
-    identity: dict[str, Any]
-    clean: torch.Tensor | None = None
+    def __init__(self, identity: dict[str, Any], csi: torch.Tensor | None = None, aoa: torch.Tensor | None = None,
+                 clean: torch.Tensor | None = None, factory: Callable[[], tuple] | None = None):
+        if factory is None and (csi is None or aoa is None):
+            raise ValueError("TrainingData needs csi and aoa, or a factory")
+        self.identity = identity
+        self._data = None if factory is not None else (csi, aoa, clean)
+        self._factory = factory
+
+    def _get(self):
+        if self._data is None:
+            self._data = tuple(self._factory())
+        return self._data
+
+    @property
+    def csi(self) -> torch.Tensor:
+        return self._get()[0]
+
+    @property
+    def aoa(self) -> torch.Tensor:
+        return self._get()[1]
+
+    @property
+    def clean(self) -> torch.Tensor | None:
+        return self._get()[2]
 
 
 @dataclass
@@ -199,8 +221,6 @@ def train_ssr(store: ModelStore, data: TrainingData, ae: MultiTaskAutoencoder, a
     s = cfg.ssr
     dicts, _ = subregion_dictionaries(scenario, assumed_array)
     b = subregion_bounds(scenario.grid.size, scenario.grid.subregions)
-    sub = subregion_of(data.aoa, scenario)
-    gidx = nearest_grid_index(data.aoa, scenario)
     models, records, logs = [], [], {}
     for p, A in enumerate(dicts):
         name = f"s2-ssr-{p}"
@@ -209,6 +229,7 @@ def train_ssr(store: ModelStore, data: TrainingData, ae: MultiTaskAutoencoder, a
             return build_subregion_ssr([A], generator=make_generator(seed, name, "init"), **_ssr_kwargs(s))[0]
 
         def train(model, ckpt, p=p, A=A, name=name):
+            sub, gidx = subregion_of(data.aoa, scenario), nearest_grid_index(data.aoa, scenario)
             mask = sub == p
             x = _branch_inputs(data, ae, p, mask, A, scenario, s.input == "oracle")
             local = (gidx[mask] - b[p]).clamp(0, A.shape[-1] - 1)
@@ -331,9 +352,14 @@ def train_all(store: ModelStore, data: TrainingData, scenario: ScenarioConfig, a
 # ---------------------------------------------------------------------------------------
 # evaluation
 # ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=8)
+def _search_grid(min_deg: float, max_deg: float, step_deg: float) -> SearchGrid:
+    return SearchGrid.degrees(min_deg, max_deg, step_deg)  # one object per grid: its dictionaries are cached
+
+
 def _grid(scenario: ScenarioConfig) -> SearchGrid:
     g = scenario.grid
-    return SearchGrid.degrees(g.min_deg, g.max_deg, g.step_deg)
+    return _search_grid(g.min_deg, g.max_deg, g.step_deg)
 
 
 def estimate(method: str, csi: torch.Tensor, scenario: ScenarioConfig, assumed_array,
