@@ -148,12 +148,13 @@ from .parametric import (  # noqa: E402
     paraming,
     paraming_delays,
     paraming_doppler,
+    path_gains,
     rank_one_phase_fit,
 )
 
 __all__ += [
     "PARAMING", "doppler_from_phases", "fit_spatial_signatures", "hankel_block_hankel", "paraming",
-    "paraming_delays", "paraming_doppler", "rank_one_phase_fit",
+    "paraming_delays", "paraming_doppler", "path_gains", "rank_one_phase_fit",
 ]
 
 # --- S1: K-source DML (alternating projection) on the AoA–AoD–delay grid ---

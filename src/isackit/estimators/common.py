@@ -5,9 +5,11 @@ that systems add) builds on these instead of importing another family's private 
 
 * validation: :func:`check_covariance` (complex ``(..., M, M)``), :func:`check_data`
   (complex ``(..., *dims)``), :func:`check_num_sources`;
-* degenerate batch elements: :func:`sanitize_covariance` / :func:`sanitize_data` replace
-  non-finite or all-zero elements so that the batch runs through, and return a ``valid``
-  mask (the result is NaN there, never a silently wrong number);
+* degenerate input: non-finite values (NaN, ±inf) are an error (a one-line ``ValueError``:
+  they signal a bug upstream, never data); :func:`sanitize_covariance` /
+  :func:`sanitize_data` replace all-zero (or rank-deficient) batch elements so that the batch
+  runs through, and return a ``valid`` mask (the result is NaN there, never a silently wrong
+  number);
 * linear algebra: :func:`hermitian`, :func:`loaded_covariance` (R + δI, δ = loading·tr R/M),
   :func:`quadratic_form` (Re a_g^H Q a_g), :func:`signal_subspace` (with the rank test of
   :func:`isackit._dtypes.is_rank_deficient`);
@@ -21,6 +23,8 @@ K sources, P parameters per source.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .._checks import check_ndim_at_least, check_positive_int
@@ -31,6 +35,7 @@ __all__ = [
     "batch_chunks",
     "check_covariance",
     "check_data",
+    "check_loading",
     "check_num_sources",
     "example_covariance",
     "flatten_covariance",
@@ -63,20 +68,23 @@ def check_covariance(R: torch.Tensor, num_elements: int | None = None, name: str
         raise ValueError(f"{name} must be (..., {num_elements}, {num_elements}) for this array, "
                          f"got shape {tuple(R.shape)}")
     check_supported_dtype(R, name, complex_only=True)
-    if finite and not bool(torch.isfinite(torch.view_as_real(R)).all()):
+    if finite and not bool(torch.isfinite(torch.view_as_real(R.resolve_conj())).all()):
         raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
     return R
 
 
-def check_data(X: torch.Tensor, dims, name: str, what: str) -> torch.Tensor:
+def check_data(X: torch.Tensor, dims, name: str, what: str, *, finite: bool = False) -> torch.Tensor:
     """Check that ``X`` is complex with trailing dims ``dims`` (``None`` = any size); ``what``
-    names the expected shape, e.g. ``"(..., N, M=8)"``."""
+    names the expected shape, e.g. ``"(..., N, M=8)"``; with ``finite`` also that every entry
+    is finite."""
     check_ndim_at_least(X, len(dims), name, what)
     tail = X.shape[X.ndim - len(dims):]
     for got, want in zip(tail, dims, strict=True):
         if want is not None and got != want:
             raise ValueError(f"{name} must have shape {what}, got shape {tuple(X.shape)}")
     check_supported_dtype(X, name, complex_only=True)
+    if finite and not bool(torch.isfinite(torch.view_as_real(X.resolve_conj())).all()):
+        raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
     return X
 
 
@@ -97,6 +105,13 @@ def ula_spacing_of(array, what: str) -> float:
     return ula_spacing(geometry)
 
 
+def check_loading(loading) -> float:
+    """Relative diagonal loading: a finite number ≥ 0 (NaN and ±inf are one-line errors)."""
+    if isinstance(loading, bool) or not isinstance(loading, int | float) or not math.isfinite(loading) or loading < 0:
+        raise ValueError(f"loading must be a finite number >= 0, got {loading!r}")
+    return float(loading)
+
+
 def check_num_sources(num_sources, max_sources: int, what: str) -> int:
     """``num_sources`` as an int in [1, ``max_sources``] (one-line error naming ``what``)."""
     K = check_positive_int(num_sources, "num_sources")
@@ -111,7 +126,7 @@ def check_num_sources(num_sources, max_sources: int, what: str) -> int:
 def sanitize_covariance(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(R', valid)``: batch elements of ``R (..., M, M)`` that are not finite or have zero
     power are replaced by I (so that the batch runs through); ``valid (...)`` is False there."""
-    finite = torch.isfinite(torch.view_as_real(R)).reshape(*R.shape[:-2], -1).all(-1)
+    finite = torch.isfinite(torch.view_as_real(R.resolve_conj())).reshape(*R.shape[:-2], -1).all(-1)
     R0 = torch.where(finite[..., None, None], R, torch.zeros_like(R))
     power = torch.diagonal(R0, dim1=-2, dim2=-1).real.sum(-1)
     valid = finite & (power > 0)
@@ -123,7 +138,7 @@ def sanitize_data(X: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tenso
     """``(X', valid)`` for data ``X (..., S_1, …, S_ndim)``: batch elements that are not finite
     are zeroed; ``valid (...)`` is False for them and for all-zero elements."""
     batch = X.shape[:X.ndim - ndim]
-    flat = torch.view_as_real(X).reshape(*batch, -1)
+    flat = torch.view_as_real(X.resolve_conj()).reshape(*batch, -1)
     finite = torch.isfinite(flat).all(-1)
     X0 = torch.where(finite.reshape(*batch, *([1] * ndim)), X, torch.zeros_like(X))
     power = (X0.real.square() + X0.imag.square()).reshape(*batch, -1).sum(-1)
@@ -140,8 +155,7 @@ def hermitian(R: torch.Tensor) -> torch.Tensor:
 
 def loaded_covariance(R: torch.Tensor, loading: float) -> torch.Tensor:
     r"""Hermitian part of R plus δI with δ = ``loading``·tr(R)/M (relative diagonal loading ≥ 0)."""
-    if not loading >= 0:
-        raise ValueError(f"loading must be >= 0, got {loading}")
+    check_loading(loading)
     M = R.shape[-1]
     delta = loading * torch.diagonal(R, dim1=-2, dim2=-1).real.sum(-1) / M
     return hermitian(R) + delta[..., None, None] * torch.eye(M, dtype=R.dtype, device=R.device)
@@ -180,8 +194,9 @@ def sort_sources(estimates: torch.Tensor) -> torch.Tensor:
 
 
 def flatten_covariance(R: torch.Tensor, num_elements: int) -> tuple[torch.Size, torch.Tensor, torch.Tensor]:
-    """``(batch, R_flat (B, M, M) Hermitian and sanitised, valid (B,))`` for ``R (..., M, M)``."""
-    check_covariance(R, num_elements)
+    """``(batch, R_flat (B, M, M) Hermitian and sanitised, valid (B,))`` for ``R (..., M, M)``
+    (finite, else a ``ValueError``; zero-power elements are invalid)."""
+    check_covariance(R, num_elements, finite=True)
     batch = R.shape[:-2]
     Rf, valid = sanitize_covariance(R.reshape(-1, *R.shape[-2:]))
     return batch, hermitian(Rf), valid

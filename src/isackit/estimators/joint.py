@@ -547,7 +547,7 @@ def _run(method: JointSpectrum, X: torch.Tensor, axes: list[_Axis], num_sources:
 # public pipelines
 # ---------------------------------------------------------------------------------------
 def _check_csi(H: torch.Tensor, dims, what: str):
-    check_data(H, dims, "H", what)
+    check_data(H, dims, "H", what, finite=True)
     if H.shape[-len(dims)] < 2:
         raise ValueError(f"H needs at least 2 subcarriers, got shape {tuple(H.shape)}")
 

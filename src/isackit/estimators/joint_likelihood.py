@@ -73,8 +73,17 @@ def _table(R: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return R.T[idx]
 
 
+def _outer(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """a ⊗ b ⊗ c for ``(B, G_r)``, ``(B, G_t)``, ``(B, G_d)`` → ``(B, G_r, G_t, G_d)``."""
+    return (a[:, :, None] * b[:, None, :])[..., None] * c[:, None, None, :]
+
+
 def _ap_grid(C, norms, Rr, Rt, Rd, K: int, sweeps: int):
-    """Grid-only alternating projection; returns grid indices ``(B, K, 3)``."""
+    """Grid-only alternating projection; returns grid indices ``(B, K, 3)``.
+
+    The maps are built from separable pieces: the residual correlation C - Σ_j α̂_j t_j and
+    the denominator ‖x‖² - Σ_{j,l} [G^{-1}]_{jl} t_j t̄_l, every t_j t̄_l an outer product of
+    three 1-D tables (never a stack of K full maps)."""
     B, Gr, Gt, Gd = C.shape
     idx = torch.zeros(B, K, 3, dtype=torch.long, device=C.device)
     tiny = torch.finfo(norms.dtype).eps * 1e3
@@ -85,8 +94,7 @@ def _ap_grid(C, norms, Rr, Rt, Rd, K: int, sweeps: int):
             score = _sq(C) / norms
         else:
             S = idx[:, others]  # (B, s, 3)
-            tr, tt, td = _table(Rr, S[..., 0]), _table(Rt, S[..., 1]), _table(Rd, S[..., 2])  # (B, s, G_*)
-            T = tr[..., :, None, None] * tt[..., None, :, None] * td[..., None, None, :]  # (B, s, Gr, Gt, Gd)
+            tabs = [_table(R, S[..., p]) for p, R in enumerate((Rr, Rt, Rd))]  # (B, s, G_p): a(g)^H a(ω_j)
             G = None  # (B, s, s): x_j^H x_l = Π over the axes of a(ω_j)^H a(ω_l)
             for p, R in enumerate((Rr, Rt, Rd)):
                 f = R[S[..., p][..., :, None], S[..., p][..., None, :]]
@@ -94,12 +102,19 @@ def _ap_grid(C, norms, Rr, Rt, Rd, K: int, sweeps: int):
             y = C[ar_b[:, None], S[..., 0], S[..., 1], S[..., 2]]  # A_S^H h: C(ω_j) = x_j^H h
             Ginv = torch.linalg.pinv(G, hermitian=True)
             alpha = (Ginv @ y[..., None])[..., 0]  # (B, s)
-            num = _sq(C - torch.einsum("bs...,bs->b...", T, alpha))
-            # t_j = x^H x_j;  x^H P_A x = Σ t_j Ginv_jl conj(t_l)
-            TG = torch.einsum("bj...,bjl->bl...", T, Ginv)
-            den = norms - torch.einsum("bl...,bl...->b...", TG, T.conj()).real
-            ok = den > tiny * norms
-            score = torch.where(ok, num / den.clamp_min(tiny), torch.zeros_like(num))
+            resid = C.clone()
+            den = norms.expand(B, Gr, Gt, Gd).clone()
+            s = len(others)
+            for j in range(s):  # scalars are folded into the shortest factor of each outer product
+                tj = [t[:, j] for t in tabs]
+                resid -= _outer(alpha[:, j, None] * tj[0], tj[1], tj[2])
+                den -= _outer(Ginv[:, j, j].real[:, None] * _sq(tj[0]), _sq(tj[1]), _sq(tj[2]))
+                for m in range(j + 1, s):
+                    tm = [t[:, m] for t in tabs]
+                    f = [a * b.conj() for a, b in zip(tj, tm, strict=True)]
+                    den -= _outer(2 * Ginv[:, j, m, None] * f[0], f[1], f[2]).real
+            score = _sq(resid).div_(den.clamp_min(tiny))
+            score.masked_fill_(den <= tiny * norms, 0.0)
         flat = score.reshape(B, -1).argmax(-1)
         i_r = flat // (Gt * Gd)
         i_t = (flat // Gd) % Gt

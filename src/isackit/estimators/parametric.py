@@ -85,6 +85,7 @@ __all__ = [
     "paraming",
     "paraming_delays",
     "paraming_doppler",
+    "path_gains",
     "rank_one_phase_fit",
     "truncated_svd",
     "ula_phase_layout",
@@ -201,7 +202,7 @@ def _check_csi(H: torch.Tensor) -> torch.Tensor:
 
 def _sanitize(H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(H with non-finite or all-zero batch elements replaced, valid ``(B,)``) for H ``(B, …)``."""
-    flat = torch.view_as_real(H).flatten(1)
+    flat = torch.view_as_real(H.resolve_conj()).flatten(1)
     ok = torch.isfinite(flat).all(-1)
     H0 = torch.where(ok[:, None, None, None], H, torch.zeros_like(H))
     ok = ok & (H0.abs().flatten(1).amax(-1) > 0)
@@ -635,8 +636,7 @@ def paraming_doppler(H: torch.Tensor, rx_array, tx_array, num_sources: int, subc
         ok = res.valid.all(-1)
         geo = est.mean(-3)  # (..., K, 3)
         if method == "shared_geometry":
-            rx, tx = ula_phase_layout(rx_array), ula_phase_layout(tx_array)
-            gain = _joint_gains(H, geo, rx, tx, subcarrier_spacing)
+            gain = path_gains(H, geo, rx_array, tx_array, subcarrier_spacing)
         nu = doppler_from_phases(torch.angle(gain).movedim(-2, -1), subframe_period)  # (..., K)
         out = torch.cat([geo, nu[..., None]], -1)
         ok = ok & torch.isfinite(out).flatten(-2).all(-1)
@@ -646,26 +646,37 @@ def paraming_doppler(H: torch.Tensor, rx_array, tx_array, num_sources: int, subc
                             extras={"gain": gain})
 
 
-def _joint_gains(H: torch.Tensor, geo: torch.Tensor, rx: _ULA, tx: _ULA, subcarrier_spacing: float) -> torch.Tensor:
-    r"""LS gains α^{(s)} = (Ā^H Ā)^{-1} Ā^H vec(H^{(s)}) for atoms b(τ) ⊗ a_r(θ) ⊗ a_t(φ) (eq. 21).
+def path_gains(H: torch.Tensor, geometry: torch.Tensor, rx_array, tx_array, subcarrier_spacing: float
+               ) -> torch.Tensor:
+    r"""LS path gains given the geometry (seed 001, eq. 21): α̂ = (Ā^H Ā)^{-1} Ā^H vec(Ĥ).
 
-    H ``(..., S, N, M_r, M_t)``, geo ``(..., K, 3)`` → ``(..., S, K)``.  Ā^H Ā is the product of
-    the three factor Gram matrices (separable atoms)."""
-    N, Mr, Mt = H.shape[-3:]
-    geo = torch.nan_to_num(geo).to(real_dtype_of(H))
+    Column k of Ā is the atom b(τ_k) ⊗ a_r(θ_k) ⊗ a_t(φ_k) (H's layout (N, M_r, M_t)); Ā^H Ā
+    is the Hadamard product of the three factor Gram matrices (separable atoms), so nothing
+    of size N M_r M_t × K is formed.
+
+    Args:
+        H: CSI ``(..., N, M_r, M_t)``, or ``(..., S, N, M_r, M_t)`` to fit every sub-frame with
+            the same geometry.
+        geometry: ``(..., K, 3)`` (θ, φ, τ) in radians and seconds (NaN rows are fit as zeros:
+            flag them yourself).
+        rx_array, tx_array: the assumed arrays (any :class:`ArrayGeometry`/``ArrayModel``).
+        subcarrier_spacing: Δf.
+
+    Returns:
+        ``(..., K)`` or ``(..., S, K)`` complex.
+    """
+    N = H.shape[-3]
+    geo = torch.nan_to_num(geometry).to(real_dtype_of(H))
     th, ph, tau = geo.unbind(-1)
-
-    def ula_resp(layout: _ULA, ang: torch.Tensor, M: int) -> torch.Tensor:
-        m = torch.arange(M, dtype=ang.dtype, device=ang.device)
-        phase = 2 * math.pi * layout.spacing * m[:, None] * torch.sin(ang)[..., None, :] + \
-            _reference_phase(layout, ang)[..., None, :]
-        return torch.polar(torch.ones_like(phase), phase).to(H.dtype)  # (..., M, K)
-
-    ar, at = ula_resp(rx, th, Mr), ula_resp(tx, ph, Mt)
+    ar = rx_array.steering(th).to(H.dtype)  # (..., M_r, K)
+    at = tx_array.steering(ph).to(H.dtype)
     b = delay_dictionary(tau, subcarrier_spacing, N).to(H.dtype)  # (..., N, K)
     gram = (ar.mH @ ar) * (at.mH @ at) * (b.mH @ b)  # (..., K, K)
-    rhs = torch.einsum("...nk,...rk,...tk,...snrt->...sk", b.conj(), ar.conj(), at.conj(), H)
-    return torch.linalg.solve(gram.unsqueeze(-3), rhs.unsqueeze(-1)).squeeze(-1)
+    if H.ndim == geometry.ndim + 2:  # a sub-frame axis
+        rhs = torch.einsum("...nk,...rk,...tk,...snrt->...sk", b.conj(), ar.conj(), at.conj(), H)
+        return torch.linalg.solve(gram.unsqueeze(-3), rhs.unsqueeze(-1)).squeeze(-1)
+    rhs = torch.einsum("...nk,...rk,...tk,...nrt->...k", b.conj(), ar.conj(), at.conj(), H)
+    return torch.linalg.solve(gram, rhs.unsqueeze(-1)).squeeze(-1)
 
 
 # ---------------------------------------------------------------------------------------

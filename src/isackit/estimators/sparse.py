@@ -180,8 +180,8 @@ def _map_argmax(C0p: torch.Tensor, U: torch.Tensor | None, V: torch.Tensor | Non
     Re² + Im² on contiguous planes.  The batch is processed in chunks whose map fits in
     ``_MAP_CHUNK_BYTES`` so that the updated map never leaves the cache, and the arg max is
     two-stage (row maxima, then the winning row: the same first-occurrence index as a flat
-    arg max).  At S0's sizes this search is memory-bound; blocking, planes and the two-stage
-    arg max made it about 10x faster than forming the whole batch's complex map.
+    arg max).  The search is memory-bound at the sizes of system S0; the blocking keeps it in
+    cache (measurements: ``benchmarks/README.md``).
     """
     batch = C0p.shape[:-2]
     P2, Q = C0p.shape[-2:]
@@ -500,7 +500,7 @@ class OMP(Estimator):
 
     def estimate(self, X: torch.Tensor) -> EstimationResult:
         M = self.array.num_elements
-        check_data(X, (M, None), "X", f"(..., M={M}, N)")
+        check_data(X, (M, None), "X", f"(..., M={M}, N)", finite=True)
         with torch.no_grad():
             X0, valid = sanitize_data(X, 2)
             D = self.grid.steering(self.array, X)
@@ -552,7 +552,7 @@ class OMPAngleDelay(Estimator):
 
     def estimate(self, H: torch.Tensor) -> EstimationResult:
         M = self.array.num_elements
-        check_data(H, (None, M), "H", f"(..., N, M={M})")
+        check_data(H, (None, M), "H", f"(..., N, M={M})", finite=True)
         N = H.shape[-2]
         dgrid = default_delay_grid(N, self.subcarrier_spacing) if self.delay_grid is None else self.delay_grid
         with torch.no_grad():

@@ -21,8 +21,8 @@ grid spectrum → K largest local maxima (:mod:`.peaks`) → off-grid refinement
 ``grid_only``): MUSIC by batched Gauss–Newton steps on a^H P_n a / a^H a with the model's
 steering derivatives (any ``ArrayModel``, 1 or 2 angles per source); Bartlett/MVDR by
 parabolic refinement of the exact spectrum.  Batches are processed in chunks of
-``chunk_size`` to bound memory.  Inputs that are not finite or have zero power give
-``valid = False`` and NaN estimates for that batch element only.
+``chunk_size`` to bound memory.  Non-finite input is a ``ValueError``; a covariance with zero
+power gives ``valid = False`` and NaN estimates for that batch element only.
 
 Joint spectra on OFDM CSI (Bartlett, separable contractions, never a loop):
 :func:`angle_delay_spectrum` (CSI ``(..., N, M)``) and :func:`angle_angle_delay_spectrum`
@@ -39,12 +39,13 @@ import torch
 
 from .._checks import check_last_dims
 from .._dtypes import eps as _eps
-from .._dtypes import is_numerically_singular
+from .._dtypes import common_complex_dtype, is_numerically_singular
 from .base import EstimationResult, Estimator, register
 from .common import (
     batch_chunks,
     check_covariance,
     check_data,
+    check_loading,
     example_covariance,
     flatten_covariance,
     hermitian,
@@ -99,6 +100,7 @@ def bartlett_spectrum(R: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         ``(..., G)`` real, differentiable in R and A.
     """
     check_covariance(R, A.shape[-2])
+    common_complex_dtype(R, A, names=("R", "A"))
     return quadratic_form(A, R) / (A.abs() ** 2).sum(-2)
 
 
@@ -112,6 +114,7 @@ def mvdr_spectrum(R: torch.Tensor, A: torch.Tensor, loading: float = 0.0) -> tor
         ``(..., G)`` real, differentiable.  A singular R with ``loading = 0`` raises.
     """
     check_covariance(R, A.shape[-2])
+    common_complex_dtype(R, A, names=("R", "A"))
     return 1.0 / quadratic_form(A, torch.linalg.inv(loaded_covariance(R, loading)))
 
 
@@ -134,6 +137,7 @@ def noise_projector(R: torch.Tensor, num_sources: int, Es: torch.Tensor | None =
 def music_spectrum(R: torch.Tensor, A: torch.Tensor, num_sources: int) -> torch.Tensor:
     r"""MUSIC pseudo-spectrum a^H a / ‖E_n^H a‖² on a dictionary ``A (..., M, G)`` → ``(..., G)``."""
     check_covariance(R, A.shape[-2])
+    common_complex_dtype(R, A, names=("R", "A"))
     Pn = noise_projector(R, num_sources)
     norms = (A.abs() ** 2).sum(-2)
     return norms / quadratic_form(A, Pn).clamp_min(_eps(R.dtype) * norms)
@@ -292,8 +296,7 @@ def mvdr_doa(R: torch.Tensor, model, num_sources: int, grid: SearchGrid, *, load
     refined off-grid (parabolic) unless ``grid_only``.  A covariance that cannot be inverted
     (singular with ``loading = 0``) gives ``valid = False``.
     """
-    if loading < 0:
-        raise ValueError(f"loading must be >= 0, got {loading}")
+    check_loading(loading)
     with torch.no_grad():
         batch, Rf, valid = flatten_covariance(R, model.num_elements)
         Rl = loaded_covariance(Rf, loading)
@@ -401,6 +404,7 @@ def angle_delay_spectrum(H: torch.Tensor, A: torch.Tensor, Bd: torch.Tensor) -> 
         ``(..., G_a, G_d)`` real, differentiable in H, A, Bd.
     """
     check_last_dims(H, (Bd.shape[-2], A.shape[-2]), "H", f"(..., N={Bd.shape[-2]}, M={A.shape[-2]})")
+    common_complex_dtype(H, A, Bd, names=("H", "A", "Bd"))
     M, Ga = A.shape[-2:]
     N, Gd = Bd.shape[-2:]
     if M * N * Gd + Ga * M * Gd < Ga * M * N + Ga * N * Gd:
@@ -430,6 +434,7 @@ def angle_angle_delay_spectrum(H: torch.Tensor, Ar: torch.Tensor, At: torch.Tens
     """
     check_last_dims(H, (Bd.shape[-2], Ar.shape[-2], At.shape[-2]), "H",
                     f"(..., N={Bd.shape[-2]}, M_r={Ar.shape[-2]}, M_t={At.shape[-2]})")
+    common_complex_dtype(H, Ar, At, Bd, names=("H", "Ar", "At", "Bd"))
     N, Mr, Mt = H.shape[-3:]
     Gr, Gt, Gd = Ar.shape[-1], At.shape[-1], Bd.shape[-1]
     if N * Mr * Mt * Gd + Gd * Mr * Mt * Gt + Gd * Mr * Gt * Gr < N * Mr * Mt * Gt + N * Mr * Gt * Gr + N * Gr * Gt * Gd:
@@ -619,7 +624,7 @@ class BartlettAngleDelay(Estimator):
 
     def estimate(self, H: torch.Tensor) -> EstimationResult:
         M = self.array.num_elements
-        check_data(H, (None, M), "H", f"(..., N, M={M})")
+        check_data(H, (None, M), "H", f"(..., N, M={M})", finite=True)
         N = H.shape[-2]
         dgrid = default_delay_grid(N, self.subcarrier_spacing) if self.delay_grid is None else self.delay_grid
         with torch.no_grad():

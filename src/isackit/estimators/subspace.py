@@ -155,8 +155,8 @@ def root_music_roots(C: torch.Tensor) -> torch.Tensor:
     The bilinear (Cayley) map z = (1 + j x)/(1 - j x) sends the unit circle to the real
     line; since a(z)^H C a(z) is real on the circle, (1 + x²)^{M-1} Σ_l c_l z^l is a
     polynomial in x with real coefficients, q(x) = Re(Σ_i c_i (1+jx)^i (1-jx)^{2M-2-i}).
-    Its roots are found from a real companion matrix (about 3× faster than the complex one
-    and more accurate in float32); conjugate root pairs x, x^* map exactly to the pairs
+    Its roots are found from a real companion matrix (a real eigenvalue problem, cheaper than
+    the complex one and more accurate in float32); conjugate root pairs x, x^* map exactly to the pairs
     (z, 1/z^*) and real roots to roots on the circle.  Roots at x = ∞ (a source exactly at
     endfire for d = 1/2) come back as z = -1 up to rounding.
 
@@ -280,9 +280,9 @@ def _selection(M: int, shift: int, selection) -> tuple[torch.Tensor, torch.Tenso
 def overlap_row_weights(m: int) -> torch.Tensor:
     r"""Row weights w_i = √min(i+1, m-i), i = 0 … m-1, for ESPRIT on maximally overlapping
     ULA subarrays (each row weighted by the square root of how many lags it shares, as in the
-    weighted matrix-pencil / subspace-rotation estimators).  On D1 (M = 16, 10 dB) they bring
-    LS/TLS ESPRIT from ≈ 1.75 √CRB to ≈ 1.13 √CRB at high SNR, but they raise the failure
-    rate near the SNR threshold (benchmarks/bench_subspace.py).  Returns ``(m,)`` float64."""
+    weighted matrix-pencil / subspace-rotation estimators).  They bring LS/TLS ESPRIT on a
+    long ULA much closer to the CRB at high SNR, at the price of more failures near the SNR
+    threshold (measurements: ``benchmarks/README.md``).  Returns ``(m,)`` float64."""
     m = check_positive_int(m, "m")
     i = torch.arange(m, dtype=torch.float64)
     return torch.sqrt(torch.minimum(i + 1, m - i))

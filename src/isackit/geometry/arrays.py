@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_finite, check_last_dims, check_positive, check_positive_int
-from .._dtypes import real_dtype
+from .._dtypes import REAL_DTYPES, real_dtype
 
 __all__ = [
     "direction_vectors",
@@ -100,7 +100,10 @@ def steering_matrix(
         torch.Size([4, 2])
     """
     check_last_dims(positions, (None, 3), "positions", "(..., M, 3)")
+    if positions.dtype not in REAL_DTYPES:
+        raise TypeError(f"positions must be float32 or float64, got {positions.dtype}")
     check_finite(positions, "positions")
+    check_positive(wavelength.detach() if isinstance(wavelength, torch.Tensor) else wavelength, "wavelength")
     u = direction_vectors(_as_angle(azimuth, positions, "azimuth"),
                           None if elevation is None else _as_angle(elevation, positions, "elevation"))
     phase = _phase(positions, u.to(positions.dtype), wavelength)

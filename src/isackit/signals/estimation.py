@@ -71,7 +71,7 @@ def ls_channel_estimate(Y: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
                          "least squares needs X_n (M_t × L_p) of full row rank")
     # Ĥ G = Y X^H with G Hermitian  <=>  G Ĥ^H = X Y^H
     rhs = X @ Y.conj().transpose(-1, -2)
-    return torch.cholesky_solve(rhs, chol).conj().transpose(-1, -2)
+    return torch.cholesky_solve(rhs, chol).conj().transpose(-1, -2).resolve_conj()
 
 
 def ls_subframe_estimates(Y: torch.Tensor, X: torch.Tensor, symbols_per_subframe: int) -> torch.Tensor:

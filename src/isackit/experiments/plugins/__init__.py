@@ -24,5 +24,6 @@ BUILTIN: dict[str, str] = {
     "doa": "isackit.experiments.plugins.doa",
     "calibration": "isackit.systems.calibration.experiment",
     "positioning": "isackit.systems.positioning.experiment",
+    "bistatic": "isackit.experiments.plugins.bistatic",
     "direction_finding": "isackit.experiments.plugins.direction_finding",
 }

@@ -8,7 +8,11 @@ The seed's extraction lost Table I; the defaults are those of ``shared/design/s1
   T_res = 1/(NΔf) = 16.28 ns and the excess delay is at most T_cp = 16 T_res;
 * L = 10 OFDM symbols per sub-frame (L ≥ M_t for the LS estimate), S = 10 sub-frames
   (contiguous: T_sf = L T_sym = 13.02 µs) for Doppler;
-* K = 3 paths; pilots random QPSK (``pilots = "orthogonal"``: DFT rows, X X^H = L I);
+* K = 3 paths; pilots orthogonal (DFT rows, X X^H = L I, so the LS CSI error is exactly
+  CN(0, σ²/L) per entry and the CRB does not depend on a pilot draw).  ``pilots = "qpsk"``
+  draws i.i.d. QPSK blocks instead (the spec's default): an 8 × 10 QPSK block is singular with
+  probability ≈ 1e-4 (two proportional rows; redrawn) and often badly conditioned, which
+  makes the LS noise, and the CRB, vary from draw to draw — use it with per-trial bounds;
 * the scene sampler (our documented choice, the seed says "random scatterer locations"):
   θ, φ ~ U[-60°, 60°], τ the excess delay ~ U[T_res, T_cp - T_res] with every pair at least
   ``min_delay_separation`` T_res apart (one path per IDFT peak, as IFFT-C2VNN assumes),
@@ -46,7 +50,7 @@ class ScenarioConfig(StrictModel):
     symbols_per_subframe: int = Field(10, ge=1)            # L
     num_subframes: int = Field(10, ge=2)                   # S (Doppler)
     num_paths: int = Field(3, ge=1)                        # K
-    pilots: Literal["qpsk", "orthogonal"] = "qpsk"
+    pilots: Literal["orthogonal", "qpsk"] = "orthogonal"
     amplitude: Literal["unit", "swerling1"] = "unit"
     angle_max_deg: float = Field(60.0, gt=0, lt=90)
     min_delay_separation: float = Field(2.0, ge=0)         # in T_res

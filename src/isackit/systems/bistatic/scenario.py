@@ -128,11 +128,20 @@ def channel(config: ScenarioConfig, paths: Paths, *, subframes: bool = False, ti
 
 def transmit_pilots(config: ScenarioConfig, shape: tuple[int, ...], generator: torch.Generator,
                     dtype: torch.dtype = torch.complex128) -> torch.Tensor:
-    """Known pilots X ``(*shape, N, M_t, L)``: i.i.d. QPSK, or DFT rows (X X^H = L I)."""
+    """Known pilots X ``(*shape, N, M_t, L)``: i.i.d. QPSK (blocks of full row rank), or DFT
+    rows (X X^H = L I)."""
     N, Mt, L = config.num_subcarriers, config.num_tx, config.symbols_per_subframe
     if config.pilots == "orthogonal":
         return orthogonal_pilots(Mt, L, dtype).expand(*shape, N, Mt, L)
-    return random_symbols("qpsk", (*shape, N, Mt, L), generator, dtype=dtype)[0]
+    X = random_symbols("qpsk", (*shape, N, Mt, L), generator, dtype=dtype)[0]
+    # a random QPSK block is singular with probability ≈ 1e-4 (two proportional rows): redraw
+    # the blocks whose Gram matrix is numerically singular (vectorised rounds, not a loop over blocks)
+    flat = X.reshape(-1, Mt, L)
+    while True:
+        bad = torch.linalg.eigvalsh(flat @ flat.mH)[:, 0] < 1e-6 * L
+        if not bool(bad.any()):
+            return flat.reshape(X.shape)
+        flat[bad] = random_symbols("qpsk", (int(bad.sum()), Mt, L), generator, dtype=dtype)[0]
 
 
 def observe(config: ScenarioConfig, H: torch.Tensor, snr_db, generator: torch.Generator
