@@ -318,3 +318,30 @@ def test_run_with_progress_bar_moves_within_units(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(rt.Toy, "run_unit", run_unit)
     run_experiment(_spec(tmp_path), out=tmp_path / "run", figures=False, progress=True)
     assert len(calls) == 4 * 12
+
+
+def test_corrupt_results_are_rebuilt_from_the_units_by_resume(tmp_path, capsys):
+    from isackit.cli import main
+
+    res = run_experiment(_spec(tmp_path), out=tmp_path / "run", figures=False)
+    (res.path / "results.parquet").write_bytes(b"PAR1 garbage")
+    with pytest.raises(SystemExit) as exc:
+        main(["show", str(res.path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"--out {res.path} --resume" in err
+    rt._Calls.count = 0
+    again = run_experiment(resolve_spec(str(res.path / "config.toml")), out=res.path, resume=True, figures=False)
+    assert rt._Calls.count == 0 and again.reused == 12
+    pd.testing.assert_frame_equal(again.results, res.results)
+
+
+def test_a_failing_summary_hook_falls_back_to_the_generic_table(tmp_path, monkeypatch):
+    def broken(self, df):
+        raise KeyError("no such column")
+
+    monkeypatch.setattr(rt.Toy, "summary", broken, raising=False)
+    warnings: list[str] = []
+    res = run_experiment(_spec(tmp_path), out=tmp_path / "run", figures=False, warn=warnings.append)
+    assert "summary of 'toy' failed" in warnings[0]
+    assert res.summary["method"].tolist() == ["mean", "median", "CRB"] * 2 and "sigma" in res.summary.columns
+    assert (res.path / "results.parquet").is_file()
