@@ -9,7 +9,7 @@ import torch
 
 from isackit.bounds import mcrb_deterministic
 from isackit.experiments import resolve_spec, run_experiment
-from isackit.experiments.doa import DoaExperiment, build_array_model, build_estimator
+from isackit.experiments.plugins.doa import DoaExperiment, build_array_model, build_estimator
 
 
 def _config(**over):

@@ -6,6 +6,7 @@ from .arrays import (
     steering_matrix,
     steering_matrix_derivatives,
     ula,
+    ula_spacing,
     ura,
 )
 from .scene import (
@@ -45,5 +46,6 @@ __all__ = [
     "steering_matrix",
     "steering_matrix_derivatives",
     "ula",
+    "ula_spacing",
     "ura",
 ]

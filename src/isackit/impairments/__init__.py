@@ -23,7 +23,7 @@ from .distributions import (
     VonMisesPhase,
 )
 from .gain_phase import GainPhaseError
-from .presets import PRESETS, list_presets, make_chain, make_impairment
+from .presets import IDEAL, PRESETS, check_impairment_name, list_presets, make_chain, make_impairment
 from .timing import TimingOffset
 
 __all__ = [
@@ -49,7 +49,9 @@ __all__ = [
     "VonMisesPhase",
     "GaussianPhase",
     "UniformPhase",
+    "IDEAL",
     "PRESETS",
+    "check_impairment_name",
     "list_presets",
     "make_chain",
     "make_impairment",
