@@ -1,7 +1,9 @@
 """Training throughput and peak memory of S0 calibration at the seed's sizes (64 × 64, N = 256).
 
 One scene = one received OFDM frame with its targets (and the UE link): simulation of the
-observation, forward (OMP picks + relaxation + losses), backward and the optimiser step.
+observation, forward (OMP picks + relaxation + losses), backward and the optimiser step, run
+by the training loop the experiment uses (``train_calibration`` → ``isackit.learning.training.fit``),
+timed after two warm-up steps.
 
 Cases:
 * ``single``: 1 target, 1 OMP iteration, 100 × 100 searched angle × range points;
@@ -55,28 +57,49 @@ def case_config(name: str, batch: int, quick: bool = False):
         "training": {"batch_size": batch}})
 
 
+class _PreDrawn:
+    """The station as the learner's world, with the scenes of every step drawn beforehand (the
+    benchmark times simulation + forward + backward + optimiser step, not the prior draws)."""
+
+    def __init__(self, station, scenes):
+        self.station, self.scenes = station, list(scenes)
+
+    def draw_scenes(self, batch, generator):
+        return self.scenes.pop(0)
+
+    def sense(self, f, scenes, generator):
+        return self.station.sense(f, scenes, generator)
+
+    def ue_receive(self, f, scenes, generator):
+        return self.station.ue_receive(f, scenes, generator)
+
+
 def child(name: str, threads: int, batch: int, steps: int, quick: bool = False) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    from isackit.systems.calibration.config import updated
     from isackit.systems.calibration.methods import build_transceiver
     from isackit.systems.calibration.station import Station
-    from isackit.systems.calibration.training import make_optimizer, training_step
+    from isackit.systems.calibration.training import train_calibration
     from isackit.systems.calibration.transceiver import calibrate_threshold
 
     cfg = case_config(name, batch, quick)
+    warm = 2
+    cfg = updated(cfg, training=updated(cfg.training, steps=steps + warm, log_every=steps + warm))
     st = Station(cfg.scenario, 0)
     tr = build_transceiver("unsupervised_residual", cfg)
     calibrate_threshold(tr, st.draw_scenes(256, torch.Generator().manual_seed(0)), torch.Generator().manual_seed(1))
-    opt = make_optimizer(tr, cfg.training)
-    gen, noise = torch.Generator().manual_seed(2), torch.Generator().manual_seed(3)
-    scenes = [st.draw_scenes(batch, gen) for _ in range(steps + 2)]
-    for sc in scenes[:2]:  # warm-up
-        training_step(tr, st, sc, opt, noise)
-    t0 = time.perf_counter()
-    for sc in scenes[2:]:
-        training_step(tr, st, sc, opt, noise)
-    dt = time.perf_counter() - t0
+    gen = torch.Generator().manual_seed(2)
+    world = _PreDrawn(st, [st.draw_scenes(batch, gen) for _ in range(steps + warm)])
+    stamps = {}
+
+    def progress(done, total, what):   # the time after the warm-up steps and after the last
+        if done in (warm, total):
+            stamps[done] = time.perf_counter()
+
+    train_calibration(tr, world, progress=progress)       # the one loop (fit), as the experiment runs it
+    dt = stamps[steps + warm] - stamps[warm]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
     print(json.dumps({"case": name, "quick": quick, "threads": threads, "batch": batch, "steps": steps,
                       "window": tr.grid.window, "range_points": cfg.receiver.num_range_grid,

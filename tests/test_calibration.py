@@ -21,9 +21,16 @@ from isackit.impairments.gain_phase import GainPhaseError
 from isackit.signals.precoders import isac_precoder
 from isackit.systems.calibration.config import CalibrationConfig, ScenarioConfig, updated
 from isackit.systems.calibration.evaluation import aligned_parameters, parameter_errors
-from isackit.systems.calibration.methods import calibrate_method, load_calibration, save_calibration
+from isackit.learning.store import ModelStore
+from isackit.learning.training import lr_factor
+from isackit.systems.calibration.methods import (
+    calibrate_method,
+    load_calibration,
+    load_stored_calibration,
+    save_calibration,
+)
 from isackit.systems.calibration.station import Station, impaired_array, learnable_array
-from isackit.systems.calibration.training import learning_rate_factor, train_calibration
+from isackit.systems.calibration.training import train_calibration
 from isackit.systems.calibration.transceiver import Transceiver, calibrate_threshold
 
 TINY = {"scenario": dict(num_tx=8, num_rx=8, num_subcarriers=16, max_targets=2, tx_power_dbm=50.0),
@@ -55,8 +62,8 @@ def test_config_validates():
         tiny(scenario={"range_max": 700.0})
     with pytest.raises(ValidationError, match="angle grid"):
         tiny(receiver={"angle_grid_min_deg": -95.0})
-    with pytest.raises(ValidationError, match="lr_final_fraction"):
-        tiny(training={"lr_final_fraction": 0.0})
+    with pytest.raises(ValidationError, match="final_lr_fraction"):
+        tiny(training={"final_lr_fraction": 1.5})
     with pytest.raises(ValidationError, match="finite"):
         tiny(scenario={"tx_power_dbm": float("nan")})
     cfg = tiny()
@@ -181,7 +188,7 @@ class SealedStation(Station):
 def test_calibration_never_reads_true_impairments(method):
     cfg = tiny(training={"steps": 3})
     st = SealedStation(cfg.scenario, 4)
-    tr, log = calibrate_method(method, cfg, st, seed=0)
+    tr, log, _ = calibrate_method(method, cfg, st, seed=0)
     assert len(log.records) > 0
     # the guard itself works: the baselines that need the truth are refused
     with pytest.raises(RuntimeError, match="true impairments"):
@@ -193,9 +200,9 @@ def test_calibration_never_reads_true_impairments(method):
 def test_training_is_deterministic_on_cpu():
     cfg = tiny(training={"steps": 4})
     st = Station(cfg.scenario, 7)
-    a, _ = calibrate_method("unsupervised_residual", cfg, st, seed=3)
-    b, _ = calibrate_method("unsupervised_residual", cfg, st, seed=3)
-    c, _ = calibrate_method("unsupervised_residual", cfg, st, seed=4)
+    a = calibrate_method("unsupervised_residual", cfg, st, seed=3).transceiver
+    b = calibrate_method("unsupervised_residual", cfg, st, seed=3).transceiver
+    c = calibrate_method("unsupervised_residual", cfg, st, seed=4).transceiver
     sa, sb, sc_ = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert any(not torch.equal(sa[k], sc_[k]) for k in sa if sa[k].is_floating_point())
@@ -208,7 +215,7 @@ def test_perfect_model_does_not_drift():
     the truth the parameters only jitter (a random walk of Adam steps), far less than the
     uncalibrated error or the ~20 lr a biased gradient would move them in 20 steps.  Mean
     over three training seeds (the jitter of one run is broad)."""
-    cfg = tiny(training={"steps": 20, "batch_size": 16, "learning_rate": 2e-2})
+    cfg = tiny(training={"steps": 20, "batch_size": 16, "lr": 2e-2})
     st = Station(cfg.scenario, 9)
     ttx, trx = st.true_models()
     state = {**{f"tx.{k}": v for k, v in ttx.state_dict().items()}, **{f"rx.{k}": v for k, v in trx.state_dict().items()}}
@@ -228,7 +235,7 @@ def test_perfect_model_does_not_drift():
 def test_saved_calibration_reloads_with_weights_only(tmp_path):
     cfg = tiny(training={"steps": 2})
     st = Station(cfg.scenario, 1)
-    tr, _ = calibrate_method("unsupervised_residual", cfg, st, seed=0)
+    tr = calibrate_method("unsupervised_residual", cfg, st, seed=0).transceiver
     save_calibration(tr, tmp_path / "cal", {"method": "unsupervised_residual"})
     back = load_calibration(tmp_path / "cal")
     assert back.config == tr.config
@@ -246,12 +253,21 @@ def test_saved_calibration_reloads_with_weights_only(tmp_path):
     assert torch.equal(s1.angle_index, s2.angle_index) and torch.equal(s1.angle, s2.angle)
 
 
-def test_learning_rate_schedule_is_a_cosine_from_one_to_the_final_fraction():
-    fac = [learning_rate_factor(t, 11, 0.1) for t in range(11)]
+def test_learning_rate_schedule_is_constant_or_a_cosine_to_the_last_step():
+    """S0's schedule through fit: constant by default; ``scheduler="cosine"`` anneals from lr
+    to ``final_lr_fraction``·lr at the LAST step: f + (1 − f)(1 + cos(π t/(T − 1)))/2."""
+    const = tiny(training={"steps": 11}).training
+    assert all(lr_factor(t, const) == 1.0 for t in range(11))
+    cos = tiny(training={"steps": 11, "scheduler": "cosine", "final_lr_fraction": 0.1}).training
+    fac = [lr_factor(t, cos) for t in range(11)]
     assert math.isclose(fac[0], 1.0) and math.isclose(fac[-1], 0.1, abs_tol=1e-12)
     assert math.isclose(fac[5], 0.55)                        # half-way: the mean of the two ends
     assert all(a > b for a, b in zip(fac, fac[1:]))
-    assert all(learning_rate_factor(t, 11, 1.0) == 1.0 for t in range(11))
+    # ... and the optimiser uses it: the Rx gain group's lr at each logged step
+    st = Station(tiny().scenario, 2)
+    cfg = tiny(training={"steps": 11, "scheduler": "cosine", "final_lr_fraction": 0.1, "log_every": 1})
+    log = calibrate_method("unsupervised_residual", cfg, st, seed=0).log
+    assert [r["lr"] for r in log.records] == pytest.approx([2e-2 * f for f in fac], rel=1e-12)
 
 
 @pytest.mark.parametrize("tx_from_sensing", [False, True])
@@ -259,7 +275,7 @@ def test_sensing_only_training_moves_the_tx_model_only_if_asked(tx_from_sensing)
     """At w = 1 (no comm loss) nothing but the sensing surrogate can move the Tx model."""
     cfg = tiny(training={"steps": 5, "loss_weight": 1.0, "tx_from_sensing": tx_from_sensing})
     st = Station(cfg.scenario, 3)
-    tr, _ = calibrate_method("unsupervised_residual", cfg, st, seed=0)
+    tr = calibrate_method("unsupervised_residual", cfg, st, seed=0).transceiver
     nominal = learnable_array(8, cfg.scenario, name="tx").state_dict()
     moved = [not torch.equal(v, nominal[k]) for k, v in tr.tx.state_dict().items()]
     assert any(moved) == tx_from_sensing
@@ -315,8 +331,9 @@ def test_monitor_records_errors_without_changing_training():
         calls.append(1)
         return {"phase_err_deg_rx": parameter_errors(tr.rx, trx)["phase_err_deg"]}
 
-    a, la = calibrate_method("unsupervised_residual", cfg, st, seed=1)
-    b, lb = calibrate_method("unsupervised_residual", cfg, st, seed=1, monitor=monitor, log_every=1)
+    a, la, _ = calibrate_method("unsupervised_residual", cfg, st, seed=1)
+    b, lb, _ = calibrate_method("unsupervised_residual", updated(cfg, training=updated(cfg.training, log_every=1)),
+                                st, seed=1, monitor=monitor)
     assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
     assert len(calls) == 3 and [r["step"] for r in lb.records] == [0, 1, 2]
     assert lb.records[-1]["phase_err_deg_rx"] == pytest.approx(parameter_errors(b.rx, trx)["phase_err_deg"])
@@ -329,22 +346,27 @@ def _experiment_config(tmp_path, **kw):
 
     return CalibrationExperimentConfig.model_validate(
         {"experiment": "calibration", "trials": 16, "chunk": 16, **TINY, "training": {**TINY["training"], "steps": 2},
-         "save_dir": str(tmp_path), **kw})
+         **kw})
 
 
-def test_experiment_unit_rows_cover_every_method(tmp_path):
+def test_experiment_unit_rows_cover_every_method(tmp_path, monkeypatch):
     """The registered experiment at a tiny size: one row per (method, metric), all finite;
-    the moments in the rows' extra give the same values and intervals around them."""
+    the moments in the rows' extra give the same values and intervals around them; with a
+    model store the calibrations are its artifacts, and a second run reuses them."""
     from isackit.experiments import WorkUnit
     from isackit.experiments.plugins.calibration import CalibrationExperiment
     from isackit.experiments.units import aggregate_rows
     from isackit.metrics import ratio_interval
     from isackit.systems.calibration.methods import METHODS
 
-    cfg = _experiment_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    cfg = _experiment_config(tmp_path, model_dir="models")
     exp = CalibrationExperiment()
     assert [p["w"] for p in exp.points(cfg)] == [0.5, 0.0, 1.0]
-    rows = exp.run_unit(cfg, WorkUnit(0, {"w": 0.5}, 0, 16, 123), torch.device("cpu"))
+    steps = []
+    unit = WorkUnit(0, {"w": 0.5}, 0, 16, 123, progress=lambda done, total, what: steps.append((what, done, total)))
+    result = exp.run_unit(cfg, unit, torch.device("cpu"))
+    rows = result.rows
     agg = aggregate_rows(rows)
     assert {m for m, _ in agg} == set(METHODS)
     for m in METHODS:
@@ -358,9 +380,36 @@ def test_experiment_unit_rows_cover_every_method(tmp_path):
             assert math.isclose(value, math.sqrt(ratio) if r.kind == "rmse" else ratio, rel_tol=1e-12)
             lo, hi = ratio_interval(*r.extra["moments"])
             assert lo <= ratio <= hi or math.isnan(lo)
-    assert (tmp_path / "w0.5" / "chunk0" / "unsupervised_residual" / "weights.safetensors").is_file()
-    back = load_calibration(tmp_path / "w0.5" / "chunk0" / "unsupervised_residual")
-    assert back.config.training.sensing_loss == "residual"
+    # the progress moved within the unit, per trained method
+    trained = [m for m in METHODS if METHODS[m] is not None]
+    assert [s for s in steps if s[1] == 2] == [(m, 2, 2) for m in trained]
+    # one stored calibration per trained method, reloadable from its record
+    assert sorted(a["name"] for a in result.artifacts) == sorted(f"calibration-{m}" for m in trained)
+    record = next(a for a in result.artifacts if a["name"] == "calibration-unsupervised_residual")
+    assert (tmp_path / "models").resolve() in __import__("pathlib").Path(record["path"]).resolve().parents
+    back = load_stored_calibration(record)
+    assert back.config.training.sensing_loss == "residual" and math.isfinite(float(back.threshold))
+    # a second run takes the calibrations from the store: the same rows, no training
+    steps.clear()
+    again = exp.run_unit(cfg, unit, torch.device("cpu"))
+    assert steps == [] and again.artifacts == result.artifacts
+    assert [(r.method, r.metric, r.total, r.count) for r in again.rows] == \
+        [(r.method, r.metric, r.total, r.count) for r in rows]
+
+
+def test_calibration_through_the_model_store_equals_direct_training(tmp_path):
+    cfg = tiny(training={"steps": 2})
+    st = Station(cfg.scenario, 1)
+    direct = calibrate_method("unsupervised_residual", cfg, st, seed=0)
+    stored = calibrate_method("unsupervised_residual", cfg, st, seed=0, store=ModelStore(tmp_path),
+                              identity={"device_seed": 1})
+    for k, v in direct.transceiver.state_dict().items():
+        assert torch.equal(stored.transceiver.state_dict()[k], v), k
+    assert [r["loss"] for r in stored.log.records] == [r["loss"] for r in direct.log.records]
+    # another device is another model
+    other = calibrate_method("unsupervised_residual", cfg, st, seed=0, store=ModelStore(tmp_path),
+                             identity={"device_seed": 2})
+    assert other.record["key"] != stored.record["key"]
 
 
 def test_experiment_config_rejects_unknown_methods_and_fields(tmp_path):

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 
 from isackit.experiments import resolve_spec, run_experiment  # noqa: E402
 from isackit.experiments.plugins import calibration_figures as F  # noqa: E402
-from isackit.plotting import experiment_figures, unit_rows  # noqa: E402
+from isackit.experiments.plotting import experiment_figures, unit_rows  # noqa: E402
 
 TRAINED = ["supervised", "true_gradient", "unsupervised_residual", "unsupervised_max_response",
            "unsupervised_max_response_adm"]
@@ -29,7 +29,7 @@ STEPS = 3
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cal") / "run"
     spec = resolve_spec("calibration", smoke=True, overrides=[
-        ("trials", 16), ("chunk", 8), ("curve_every", 1), ("training.steps", STEPS),
+        ("trials", 16), ("chunk", 8), ("training.log_every", 1), ("training.steps", STEPS),
         ("tradeoff_methods", list(F.UNSUPERVISED))])
     res = run_experiment(spec, out=out, figures=False)
     # the experiment's own figures, through the hook plot_results calls after the generic ones

@@ -52,10 +52,13 @@ from ...systems.calibration.evaluation import (
     evaluate,
     parameter_errors,
 )
-from ...systems.calibration.methods import METHODS, PROPOSED, build_transceiver, calibrate_method, save_calibration
+from ...learning.store import ModelStore
+from ...systems.calibration.methods import METHODS, PROPOSED, build_transceiver, calibrate_method
 from ...systems.calibration.station import Station
 from ...systems.calibration.transceiver import Transceiver
-from .. import Experiment, ExperimentConfig, Row, mean_row, register_experiment
+from ..config import ExperimentConfig, RelativePath, inside
+from ..registry import Experiment, register_experiment
+from ..units import Row, UnitResult, WorkUnit, mean_row
 
 __all__ = ["CalibrationExperimentConfig", "CalibrationExperiment", "SUMMARY_METRICS", "headline_ratios"]
 
@@ -77,9 +80,10 @@ class CalibrationExperimentConfig(ExperimentConfig):
         tradeoff_methods: the methods trained at the extra weights (default: the proposed
             ``unsupervised_residual`` only; add ``unsupervised_max_response`` to draw both
             unsupervised losses' trade-off curves).
-        save_dir: if not empty, trained calibrations are saved under it.
-        curve_every: the learning curves record every ``curve_every`` training steps (and the
-            last).
+        model_dir: if set, a model store (relative to the working directory): a learning
+            method's calibration of a device is taken from it when it holds one of the same
+            identity, else trained and stored there; the run's ``models.json`` lists them.
+            (The learning curves record every ``training.log_every`` steps and the last.)
         threads: torch intra-op threads while a unit runs (0: leave torch's setting).  The
             tensors of one step are small: on a loaded machine more threads than free cores
             oversubscribe it, so the default is 1.
@@ -93,9 +97,8 @@ class CalibrationExperimentConfig(ExperimentConfig):
     methods: list[str] = Field(default_factory=lambda: list(METHODS))
     tradeoff_weights: list[float] = Field(default_factory=lambda: [0.0, 1.0])
     tradeoff_methods: list[str] = Field(default_factory=lambda: [PROPOSED])
-    save_dir: str = ""
+    model_dir: RelativePath | None = None
     threads: int = Field(default=1, ge=0)
-    curve_every: int = Field(default=10, ge=1)
 
     @model_validator(mode="after")
     def _check_methods(self):
@@ -205,7 +208,7 @@ class CalibrationExperiment(Experiment):
 
         return calibration_figures(df, meta, out_dir, run_dir)
 
-    def run_unit(self, config: CalibrationExperimentConfig, unit, device) -> list[Row]:
+    def run_unit(self, config: CalibrationExperimentConfig, unit: WorkUnit, device) -> UnitResult:
         previous = torch.get_num_threads()
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -214,20 +217,26 @@ class CalibrationExperiment(Experiment):
         finally:
             torch.set_num_threads(previous)
 
-    def _run_unit(self, config: CalibrationExperimentConfig, unit, device) -> list[Row]:
+    def _run_unit(self, config: CalibrationExperimentConfig, unit: WorkUnit, device) -> UnitResult:
         w = float(unit.point["w"])
         system = config.system(loss_weight=w)
         main = math.isclose(w, config.training.loss_weight)
         methods = config.methods if main else config.tradeoff_methods
-        station = Station(system.scenario, device_seed=derive_seed(unit.seed, "device"), device=device)
+        device_seed = derive_seed(unit.seed, "device")
+        station = Station(system.scenario, device_seed=device_seed, device=device)
         ttx, trx = station.true_models()     # copies, for the reports only (never the learner's)
         monitor = _error_monitor(ttx, trx)
         initial = monitor(build_transceiver("uncalibrated", system).to(station.device))
         calibrate_seed, evaluate_seed = derive_seed(unit.seed, "calibrate"), derive_seed(unit.seed, "evaluate")
+        store = None if config.model_dir is None else ModelStore(inside(Path.cwd(), config.model_dir))
         rows: list[Row] = []
+        artifacts: list[dict] = []
         for method in methods:
-            tr, log = calibrate_method(method, system, station, calibrate_seed, monitor=monitor,
-                                       log_every=config.curve_every)
+            tr, log, record = calibrate_method(method, system, station, calibrate_seed, monitor=monitor,
+                                               progress=unit.progress, store=store,
+                                               identity={"device_seed": device_seed})
+            if record is not None:
+                artifacts.append(dict(record))
             metrics = evaluate(tr, station, unit.trials, evaluate_seed, config.evaluation)
             rows += _rows(method, metrics, unit.trials)
             if method != "perfect":
@@ -244,7 +253,4 @@ class CalibrationExperiment(Experiment):
                                 extra={"learning_curve": curve, "initial": initial}))
                 rows.append(mean_row(method, "final_loss", torch.tensor([log.records[-1]["loss"]], dtype=torch.float64),
                                      unit.trials))
-                if config.save_dir:
-                    save_calibration(tr, Path(config.save_dir) / f"w{w:g}" / f"chunk{unit.chunk_index}" / method,
-                                     {"method": method})
-        return rows
+        return UnitResult(rows=rows, artifacts=artifacts)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...plotting import save_figure, unit_rows
+from ..plotting import readable_axis, save_figure, unit_rows
 from ..units import Row, WorkUnit
 
 __all__ = ["UNSUPERVISED", "REFERENCES", "CURVE_PANELS", "ELEMENT_PANELS", "main_weight", "learning_curves",
@@ -161,9 +161,10 @@ def learning_curve_figure(curves: dict[str, dict], title: str = ""):
                 steps = [0.0] + [s + 1 for s in steps]
                 ys = [float(data["initial"].get(key, math.nan))] + ys
             ax.plot(steps, ys, marker="o", markersize=2.5, linestyle="-", color=colors[method], label=method)
-        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("updates" if monitored else "step")
         ax.set_ylabel(label)
+        if ax.get_lines():
+            readable_axis(ax, "y")
         ax.grid(True, alpha=0.3)
     return _finish(fig, axes, title)
 

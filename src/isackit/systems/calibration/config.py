@@ -36,7 +36,8 @@ Choices of ours (documented, not in the seed):
 * ``tx_from_sensing``: whether the sensing loss's learned-model channel path also updates the
   Tx model (default False: the Tx is learned from the UE feedback; see
   :mod:`isackit.learning.calibration`).
-* ``lr_final_fraction``: cosine decay of the learning rate (1 = constant, the default).
+* the learning rate is constant by default; ``scheduler = "cosine"`` with
+  ``final_lr_fraction`` f decays it to f·lr at the last step.
 
 Angles are in degrees here (the config edge); the library converts to radians once.
 """
@@ -51,6 +52,7 @@ from pydantic import Field, model_validator
 from ..._config import StrictModel
 from ...constants import ROOM_TEMPERATURE, SPEED_OF_LIGHT
 from ...learning.calibration import SENSING_LOSSES
+from ...learning.training import TrainingConfig
 from ...signals.ofdm import OFDMConfig
 from ...signals.targets import thermal_noise_power
 
@@ -198,8 +200,11 @@ class ReceiverConfig(StrictModel):
         return math.radians(self.angle_grid_min_deg), math.radians(self.angle_grid_max_deg)
 
 
-class CalibrationTrainingConfig(StrictModel):
-    """How a calibration method learns (:mod:`isackit.learning.calibration`).
+class CalibrationTrainingConfig(TrainingConfig):
+    """How a calibration method learns (:mod:`isackit.learning.calibration`): the loop's
+    settings of :class:`~isackit.learning.training.TrainingConfig` (S0's defaults: 300 Adam
+    steps of 64 scenes, lr 2e-2, constant; ``scheduler="cosine"`` with ``final_lr_fraction``
+    anneals to the last step) and the method's.
 
     Attributes:
         sensing_loss: ``residual`` / ``max_response`` / ``max_response_adm`` (unsupervised) or
@@ -211,12 +216,15 @@ class CalibrationTrainingConfig(StrictModel):
         probe_size, probes: ε and the probe pairs per scene and step.
         tx_from_sensing: the sensing surrogate also updates the Tx model.
         loss_weight: w in w L_sens + (1 − w) L_comm.
-        steps, batch_size: Adam steps and scenes per step.
-        learning_rate: Adam's lr (displacements get lr·λ/(2π)); lr_final_fraction: cosine
-            decay to this fraction of it (1: constant).
         seed: root of the training's random streams (scenes, noise, probes).
+
+    The displacements' parameter group gets lr·λ/(2π) (:func:`~.training.parameter_groups`).
     """
 
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2e-2, gt=0)
+    anneal_to_last_step: bool = True
     sensing_loss: Literal["residual", "max_response", "max_response_adm", "supervised"] = "residual"
     gradient: Literal["model", "true", "none"] = "model"
     comm_gradient: Literal["perturbation", "model"] = "perturbation"
@@ -224,10 +232,6 @@ class CalibrationTrainingConfig(StrictModel):
     probes: int = Field(32, ge=1)
     tx_from_sensing: bool = False
     loss_weight: float = Field(0.5, ge=0, le=1)
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(2e-2, gt=0)
-    lr_final_fraction: float = Field(1.0, gt=0, le=1)
     seed: int = Field(0, ge=0)
 
 

@@ -1,5 +1,6 @@
 r"""Training of the S0 calibration methods (seed 000): the step that couples the station, the
-transceiver and the losses, and the loop around it.
+transceiver and the losses, run by the library's one training loop
+(:func:`isackit.learning.training.fit`).
 
 The learner sees the world only through a :class:`World`: it draws scenes (sector prior, UE
 direction, the symbols it sends) and receives the observations of the precoders it chooses —
@@ -27,9 +28,8 @@ gradient (``gradient="true"``), all with the comm loss weighted by 1 − w.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -44,13 +44,13 @@ from ...learning.calibration import (
     residual_loss,
     supervised_loss,
 )
+from ...learning.training import ProgressFn, TrainingLog, fit
 from ...seeding import make_generator
 from .config import CalibrationTrainingConfig
 from .station import Scenes
 from .transceiver import Transceiver
 
-__all__ = ["World", "TrainingLog", "train_calibration", "training_step", "make_optimizer",
-           "learning_rate_factor"]
+__all__ = ["World", "train_calibration", "training_step", "parameter_groups"]
 
 
 class World(Protocol):
@@ -63,39 +63,19 @@ class World(Protocol):
     def ue_receive(self, f: torch.Tensor, scenes: Scenes, generator: torch.Generator | None) -> torch.Tensor: ...
 
 
-@dataclass
-class TrainingLog:
-    """Per-logged-step records (step, loss, sensing, comm, detections and any monitored
-    values) and the wall time (monitoring included)."""
-
-    records: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def make_optimizer(transceiver: Transceiver, training: CalibrationTrainingConfig) -> torch.optim.Optimizer:
-    """Adam over the learnable Tx/Rx parameters; displacements (metres) get lr·λ/(2π) so that
-    one step moves a phase 2π δ/λ by about as much as a phase parameter's step."""
+def parameter_groups(transceiver: Transceiver, training: CalibrationTrainingConfig) -> list[dict]:
+    """The optimiser's parameter groups: the learnable Tx/Rx gains and phases at lr, the
+    displacements (metres) at lr·λ/(2π), so that one step moves a phase 2π δ/λ by about as
+    much as a phase parameter's step."""
     disp, other = [], []
     for name, p in transceiver.named_parameters():
         if p.requires_grad:
             (disp if name.endswith("displacement") else other).append(p)
-    groups = [{"params": other, "lr": training.learning_rate}]
+    groups = [{"params": other, "lr": training.lr}]
     if disp:
         wavelength = transceiver.config.scenario.wavelength
-        groups.append({"params": disp, "lr": training.learning_rate * wavelength / (2 * math.pi)})
-    return torch.optim.Adam(groups)
-
-
-def learning_rate_factor(step: int, steps: int, final_fraction: float) -> float:
-    r"""Cosine learning-rate schedule: lr_t = lr (f + (1 − f)(1 + cos(π t / T)) / 2), t = 0..T−1.
-
-    f = ``final_fraction`` (1: constant lr).  With noisy gradients (the probe estimate of the UE
-    link, the random scenes) a constant-lr Adam ends jittering around the optimum with steps
-    of about lr; the decay lets the last steps average that noise out.
-    """
-    if steps <= 1 or final_fraction >= 1.0:
-        return 1.0
-    return final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * step / (steps - 1)))
+        groups.append({"params": disp, "lr": training.lr * wavelength / (2 * math.pi)})
+    return groups
 
 
 def _sensing_loss(training: CalibrationTrainingConfig, Y, scenes: Scenes, transceiver: Transceiver, det):
@@ -123,9 +103,15 @@ def _true_surrogate(world: World, f: torch.Tensor, scenes: Scenes, gY, gy):
             + (gy.conj() * world.ue_receive(f, scenes, None)).sum().real)
 
 
-def training_step(transceiver: Transceiver, world: World, scenes: Scenes, optimizer: torch.optim.Optimizer,
-                  noise: torch.Generator, training: CalibrationTrainingConfig | None = None) -> dict:
-    """One forward + backward + optimiser step on one batch of scenes; returns the loss terms."""
+def training_step(transceiver: Transceiver, world: World, scenes: Scenes, noise: torch.Generator,
+                  training: CalibrationTrainingConfig | None = None) -> tuple[torch.Tensor, dict]:
+    """The forward pass of one step on one batch of scenes.
+
+    Returns ``(loss + surrogate, {"loss", "sensing", "comm", "detections"})``: the scalar to
+    back-propagate (its gradient is the calibration's update direction; its value is
+    meaningless) and the loss terms (tensors, detached), as :func:`~isackit.learning.training.fit`
+    takes them from a step.
+    """
     cfg = transceiver.config.training if training is None else training
     f = transceiver.precoder(scenes)
     with torch.no_grad():
@@ -160,59 +146,44 @@ def training_step(transceiver: Transceiver, world: World, scenes: Scenes, optimi
     else:
         surrogate = model_channel_surrogate(transceiver.tx, transceiver.rx, f, scenes.symbols, scenes.ue_angle,
                                             Y, y, gY, gy, det, ofdm)
-    optimizer.zero_grad(set_to_none=True)
-    (loss + surrogate).backward()
-    optimizer.step()
-    return {"loss": float(loss.detach()), "sensing": float(ls.detach().mean()), "comm": float(lc.detach().mean()),
-            "detections": float(det.detected.sum(-1).float().mean())}
+    return loss + surrogate, {"loss": loss.detach(), "sensing": ls.detach().mean(), "comm": lc.detach().mean(),
+                              "detections": det.detected.sum(-1).float().mean()}
 
 
-def train_calibration(transceiver: Transceiver, world: World, training: CalibrationTrainingConfig | None = None,
-                      log_every: int = 10, progress=None,
-                      monitor: Callable[[Transceiver], dict[str, float]] | None = None) -> TrainingLog:
-    """Calibrate ``transceiver``'s learnable models on fresh scenes from ``world``.
+def train_calibration(transceiver: Transceiver, world: World, training: CalibrationTrainingConfig | None = None, *,
+                      progress: ProgressFn | None = None, what: str = "calibration",
+                      monitor: Callable[[Transceiver], dict[str, float]] | None = None,
+                      checkpoint_dir: str | Path | None = None) -> TrainingLog:
+    """Calibrate ``transceiver``'s learnable models on fresh scenes from ``world`` with
+    :func:`~isackit.learning.training.fit` (Adam over :func:`parameter_groups`, the config's
+    schedule; a record every ``training.log_every`` steps and at the last).
 
     Scenes and noise come from the named streams ``(seed, "scenes")`` and ``(seed, "noise")``
-    of ``training.seed`` (deterministic on CPU).  The detection threshold must be set
-    beforehand (:func:`~.transceiver.calibrate_threshold`).
+    of ``training.seed`` (deterministic on CPU; checkpointed with the weights).  The
+    detection threshold must be set beforehand (:func:`~.transceiver.calibrate_threshold`).
 
     Args:
         training: default: the transceiver's ``config.training``.
-        log_every: record the step's loss terms every ``log_every`` steps and at the last.
-        progress: optional ``progress(step, record)`` called after every step.
-        monitor: optional ``monitor(transceiver) -> {name: value}``, called (under
-            ``no_grad``) after the update of every logged step; its entries are added to that
-            step's record.  It runs OUTSIDE the training step and must neither change the
-            transceiver nor draw random numbers, so training is the same with or without it —
-            the experiment uses it to track the learned-vs-true parameter errors, which only
-            the simulation (never the learner) can compute.
+        progress: ``progress(done, total, what)`` after every step.
+        monitor: ``monitor(transceiver) -> {name: value}`` after the update of every logged
+            step (:func:`fit` runs it under ``no_grad`` and checks that it neither changes the
+            transceiver nor draws from the training's generators) — the experiment tracks the
+            learned-vs-true errors with it, which only the simulation can compute.
+        checkpoint_dir: resumable checkpoints of the training (:func:`fit`).
 
-    Returns the learning curve (every ``log_every`` steps and the last).
+    Returns:
+        The learning curve (:class:`~isackit.learning.training.TrainingLog`): step, loss,
+        sensing, comm, detections, lr and the monitored values.
     """
     cfg = transceiver.config.training if training is None else training
-    if int(log_every) < 1:
-        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
     if not math.isfinite(float(transceiver.threshold)):
         raise ValueError("set the detection threshold first (calibrate_threshold)")
     scene_gen = make_generator(cfg.seed, "scenes")
     noise_gen = make_generator(cfg.seed, "noise")
-    opt = make_optimizer(transceiver, cfg)
-    base_lr = [g["lr"] for g in opt.param_groups]
-    log = TrainingLog()
-    t0 = time.perf_counter()
-    for step in range(cfg.steps):
-        factor = learning_rate_factor(step, cfg.steps, cfg.lr_final_fraction)
-        for g, lr in zip(opt.param_groups, base_lr, strict=True):
-            g["lr"] = lr * factor
-        scenes = world.draw_scenes(cfg.batch_size, scene_gen)
-        rec = training_step(transceiver, world, scenes, opt, noise_gen, cfg)
-        if step % log_every == 0 or step == cfg.steps - 1:
-            extra = {}
-            if monitor is not None:
-                with torch.no_grad():
-                    extra = {k: float(v) for k, v in monitor(transceiver).items()}
-            log.records.append({"step": step, **rec, **extra})
-        if progress is not None:
-            progress(step, rec)
-    log.seconds = time.perf_counter() - t0
-    return log
+
+    def step(t: int):
+        return training_step(transceiver, world, world.draw_scenes(cfg.batch_size, scene_gen), noise_gen, cfg)
+
+    return fit(transceiver, step, cfg, params=parameter_groups(transceiver, cfg),
+               generators={"scenes": scene_gen, "noise": noise_gen}, progress=progress, what=what,
+               monitor=monitor, checkpoint_dir=checkpoint_dir)
