@@ -126,7 +126,7 @@ def test_run_into_runs_dir_and_resume(capsys, toy, tmp_path):
         (["run", "calibration", "--smoke", "--set", "methods=[\"bogus\"]"], "unknown method(s) 'bogus'"),
         (["run", "calibration", "--smoke", "--set", "training.sensing_loss=\"foo\""], "training.sensing_loss: Input should be"),
         (["run", "calibration", "--smoke", "--set", "scenario.nonsense=1"], "unknown key 'scenario.nonsense'"),
-        (["run", "positioning", "--smoke", "--set", "decoder=\"foo\""], "decoder: Input should be"),
+        (["run", "positioning", "--smoke", "--set", "training.decoder=\"foo\""], "decoder: Input should be"),
         (["show", "no/such/run"], "no run folder"),
         (["bogus-command"], "No such command"),
     ],

@@ -6,6 +6,8 @@
 * :mod:`.position` — PEB through the Jacobian of the scene geometry.
 * :mod:`.average` — CRBs averaged over impairment draws; seed 003's moment-matched model.
 * :mod:`.mismatch` — misspecified CRB (pseudo-true parameter, bias) for a mismatched array model.
+* :mod:`.aod` — AoD positioning with precoded pilots: AoD CRB, PEB, MCRB and the CRB-optimal
+  precoder power allocation (seed 004).
 """
 
 from .average import (
@@ -58,3 +60,18 @@ __all__ = [
     "pseudo_true_parameters",
     "split_complex",
 ]
+
+from .aod import (  # noqa: E402
+    PowerAllocation,
+    aod_crb,
+    aod_crbs,
+    aod_information,
+    crb_optimal_precoder,
+    mcrb_aod,
+    mcrb_position,
+    optimal_power_allocation,
+    position_peb,
+)
+
+__all__ += ["aod_crb", "aod_crbs", "position_peb", "mcrb_aod", "mcrb_position", "aod_information",
+            "PowerAllocation", "optimal_power_allocation", "crb_optimal_precoder"]

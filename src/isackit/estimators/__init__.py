@@ -162,3 +162,8 @@ from . import joint_likelihood  # noqa: E402,F401  (importing registers the esti
 from .joint_likelihood import DMLAngleAngleDelay, angle_angle_delay_dml, bartlett_correlation  # noqa: E402
 
 __all__ += ["DMLAngleAngleDelay", "angle_angle_delay_dml", "bartlett_correlation"]
+
+# --- AoD positioning from precoded pilots (seed 004) ---
+from .positioning import ml_aod, ml_aod_spectrum, ml_position  # noqa: E402
+
+__all__ += ["ml_aod_spectrum", "ml_aod", "ml_position"]

@@ -10,7 +10,9 @@ from .channels import (
     channel_from_responses,
     downlink_channel,
     mimo_ofdm_channel,
+    miso_received_signal,
     monostatic_channel,
+    narrowband_channel,
     path_coefficients,
     paths_received_signal,
     precode,
@@ -26,6 +28,7 @@ from .constellations import (
     symbol_error_rate,
 )
 from .estimation import ls_channel_estimate, ls_subframe_estimates
+from .precoders import derivative_codebook
 from .ofdm import OFDMConfig, ResourceGrid, delay_response, doppler_response, orthogonal_pilots
 from .random import (
     add_noise,
@@ -54,8 +57,11 @@ __all__ = [
     "path_coefficients", "channel_from_responses", "mimo_ofdm_channel", "monostatic_channel",
     "bistatic_channel",
     "uplink_channel", "downlink_channel", "precode", "received_signal", "paths_received_signal",
+    "narrowband_channel", "miso_received_signal",
     # estimation
     "ls_channel_estimate", "ls_subframe_estimates",
+    # precoders
+    "derivative_codebook",
     # targets
     "swerling_rcs", "radar_path_loss", "random_phases", "target_amplitudes", "thermal_noise_power",
     # TR 38.901

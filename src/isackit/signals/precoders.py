@@ -2,7 +2,7 @@ r"""Analog/digital beamforming precoders built from an array model's response.
 
 Conventions (conventions.md): a transmitted vector f radiates a(θ)^T f towards θ, with a(θ)
 the (possibly impaired, possibly learned) response of an :class:`~isackit.impairments.ArrayModel`.
-Every precoder here has unit norm ‖f‖ = 1:
+Every precoder (and every codebook column) here has unit norm ‖f‖ = 1:
 
 * max-response (matched) beam towards θ:  f(θ) = conj(a(θ)) / ‖a(θ)‖;
 * sector beam over [μ − w/2, μ + w/2]:  f ∝ Σ_i conj(a(θ_i)) / ‖a(θ_i)‖ over P evenly spaced
@@ -10,7 +10,9 @@ Every precoder here has unit norm ‖f‖ = 1:
 * ISAC precoder (seed 000): f = (√η f_s + √(1−η) e^{jφ} f_c) / ‖·‖, a sensing beam f_s
   (the sector beam over the prior sector) and a comm beam f_c (the max-response beam towards
   the UE), with a sensing-energy fraction η and a relative phase φ;
-* beam pattern |a(θ)^T f|² on a grid of directions.
+* beam pattern |a(θ)^T f|² on a grid of directions;
+* derivative codebook (seed 004): directional and derivative beams conj a(θ_i), conj ȧ(θ_i)
+  on a grid of a sector, unit-norm columns.
 
 All functions are batched (leading batch dims), follow the dtype/device of the array model and
 are differentiable with respect to the angles and the array model's parameters (so a learned
@@ -23,10 +25,11 @@ import math
 
 import torch
 
+from .._checks import check_last_dims, check_positive_int
 from .._dtypes import abs2
 from ..impairments.base import ArrayModel
 
-__all__ = ["normalise", "steered_beam", "sector_beam", "isac_precoder", "beam_pattern"]
+__all__ = ["normalise", "steered_beam", "sector_beam", "isac_precoder", "beam_pattern", "derivative_codebook"]
 
 
 def normalise(f: torch.Tensor) -> torch.Tensor:
@@ -104,3 +107,33 @@ def beam_pattern(tx: ArrayModel, f: torch.Tensor, angles: torch.Tensor) -> torch
     if A.ndim == 2:
         return abs2(f @ A)
     return abs2((f.unsqueeze(-2) @ A).squeeze(-2))
+
+
+def derivative_codebook(array: ArrayModel, sector: torch.Tensor, num_transmissions: int) -> torch.Tensor:
+    r"""Directional + derivative beams on T/2 evenly spaced angles of a sector (seed 004 eqs. 8-10).
+
+    With θ_1..θ_{T/2} evenly spaced over [θ_min, θ_max] (end points included),
+
+        C = [conj a(θ_1), …, conj a(θ_{T/2}), conj ȧ(θ_1), …, conj ȧ(θ_{T/2})],
+
+    each column normalised to unit norm (a beam towards θ is conj a(θ) in the aᵀf convention;
+    ȧ = ∂a/∂θ).  Keskin et al. (IEEE TVT 2022) combine such beams with a CRB-optimal power
+    allocation (:func:`isackit.bounds.aod.crb_optimal_precoder`).
+
+    Args:
+        array: the model the designer uses (the nominal array for the benchmark).
+        sector: ``(..., 2)`` = [θ_min, θ_max] radians; the grid includes both end points.
+        num_transmissions: T (even).
+
+    Returns:
+        ``(..., M, T)`` complex, unit-norm columns (directional first, then derivative).
+    """
+    check_last_dims(sector, (2,), "sector", "(..., 2)")
+    T = check_positive_int(num_transmissions, "num_transmissions")
+    if T % 2:
+        raise ValueError(f"num_transmissions must be even, got {T}")
+    frac = torch.linspace(0.0, 1.0, T // 2, dtype=sector.dtype, device=sector.device)
+    grid = sector[..., :1] + (sector[..., 1:] - sector[..., :1]) * frac  # (..., T/2)
+    a, (da, _) = array.steering_and_derivatives(grid)
+    F = torch.cat([a, da], dim=-1).conj()
+    return F / torch.linalg.vector_norm(F, dim=-2, keepdim=True)

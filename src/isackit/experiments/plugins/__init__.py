@@ -23,6 +23,6 @@ __all__ = ["BUILTIN"]
 BUILTIN: dict[str, str] = {
     "doa": "isackit.experiments.plugins.doa",
     "calibration": "isackit.experiments.plugins.calibration",
-    "positioning": "isackit.systems.positioning.experiment",
+    "positioning": "isackit.experiments.plugins.positioning",
     "bistatic": "isackit.experiments.plugins.bistatic",
 }
