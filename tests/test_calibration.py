@@ -359,7 +359,7 @@ def test_experiment_unit_rows_cover_every_method(tmp_path, monkeypatch):
     from isackit.metrics import ratio_interval
     from isackit.systems.calibration.methods import METHODS
 
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ISACKIT_MODEL_CACHE", str(tmp_path))
     cfg = _experiment_config(tmp_path, model_dir="models")
     exp = CalibrationExperiment()
     assert [p["w"] for p in exp.points(cfg)] == [0.5, 0.0, 1.0]

@@ -52,7 +52,7 @@ from ...systems.calibration.evaluation import (
     evaluate,
     parameter_errors,
 )
-from ...learning.store import ModelStore
+from ...learning.store import ModelStore, default_model_root
 from ...systems.calibration.methods import METHODS, PROPOSED, build_transceiver, calibrate_method
 from ...systems.calibration.station import Station
 from ...systems.calibration.transceiver import Transceiver
@@ -80,9 +80,11 @@ class CalibrationExperimentConfig(ExperimentConfig):
         tradeoff_methods: the methods trained at the extra weights (default: the proposed
             ``unsupervised_residual`` only; add ``unsupervised_max_response`` to draw both
             unsupervised losses' trade-off curves).
-        model_dir: if set, a model store (relative to the working directory): a learning
-            method's calibration of a device is taken from it when it holds one of the same
-            identity, else trained and stored there; the run's ``models.json`` lists them.
+        model_dir: if set, a model store inside the model cache
+            (:func:`isackit.learning.store.default_model_root`: ``$ISACKIT_MODEL_CACHE``, else
+            ``~/.cache/isackit/models``): a learning method's calibration of a device is taken
+            from it when it holds one of the same identity, else trained and stored there; the
+            run's ``models.json`` lists them.
             (The learning curves record every ``training.log_every`` steps and the last.)
         threads: torch intra-op threads while a unit runs (0: leave torch's setting).  The
             tensors of one step are small: on a loaded machine more threads than free cores
@@ -228,7 +230,7 @@ class CalibrationExperiment(Experiment):
         monitor = _error_monitor(ttx, trx)
         initial = monitor(build_transceiver("uncalibrated", system).to(station.device))
         calibrate_seed, evaluate_seed = derive_seed(unit.seed, "calibrate"), derive_seed(unit.seed, "evaluate")
-        store = None if config.model_dir is None else ModelStore(inside(Path.cwd(), config.model_dir))
+        store = None if config.model_dir is None else ModelStore(inside(default_model_root(), config.model_dir))
         rows: list[Row] = []
         artifacts: list[dict] = []
         for method in methods:
