@@ -5,6 +5,7 @@
   closed forms and the generic route, tested against each other.
 * :mod:`.position` — PEB through the Jacobian of the scene geometry.
 * :mod:`.average` — CRBs averaged over impairment draws; seed 003's moment-matched model.
+* :mod:`.tones` — CRB of one direction on K tones with a subcarrier-dependent response (seed 002).
 * :mod:`.mismatch` — misspecified CRB (pseudo-true parameter, bias) for a mismatched array model.
 * :mod:`.aod` — AoD positioning with precoded pilots: AoD CRB, PEB, MCRB and the CRB-optimal
   precoder power allocation (seed 004).
@@ -33,6 +34,7 @@ from .mismatch import (
     pseudo_true_parameters,
 )
 from .position import aoa_map, fisher_position, peb, peb_aoa, peb_from_fim
+from .tones import crb_doa_tones
 
 __all__ = [
     "MisspecifiedBound",
@@ -41,6 +43,7 @@ __all__ = [
     "batched_jacobian",
     "crb_doa_deterministic",
     "crb_doa_stochastic",
+    "crb_doa_tones",
     "crb_from_fim",
     "crb_single_path",
     "crb_unknown_gains",

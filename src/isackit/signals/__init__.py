@@ -28,6 +28,13 @@ from .constellations import (
     symbol_error_rate,
 )
 from .estimation import ls_channel_estimate, ls_subframe_estimates
+from .measured import (
+    MeasuredCSI,
+    MeasuredDataError,
+    estimate_phase_error,
+    load_measured_csi,
+    save_measured_csi,
+)
 from .precoders import derivative_codebook
 from .ofdm import OFDMConfig, ResourceGrid, delay_response, doppler_response, orthogonal_pilots
 from .random import (
@@ -60,6 +67,8 @@ __all__ = [
     "narrowband_channel", "miso_received_signal",
     # estimation
     "ls_channel_estimate", "ls_subframe_estimates",
+    # measured CSI files (seed 002)
+    "MeasuredCSI", "MeasuredDataError", "load_measured_csi", "save_measured_csi", "estimate_phase_error",
     # precoders
     "derivative_codebook",
     # targets

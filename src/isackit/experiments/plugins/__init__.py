@@ -25,4 +25,5 @@ BUILTIN: dict[str, str] = {
     "calibration": "isackit.experiments.plugins.calibration",
     "positioning": "isackit.experiments.plugins.positioning",
     "bistatic": "isackit.experiments.plugins.bistatic",
+    "direction_finding": "isackit.experiments.plugins.direction_finding",
 }
