@@ -3,6 +3,7 @@
 from .arrays import (
     ArrayGeometry,
     direction_vectors,
+    horizontal_ura,
     steering_matrix,
     steering_matrix_derivatives,
     ula,
@@ -46,4 +47,5 @@ __all__ = [
     "steering_matrix_derivatives",
     "ula",
     "ura",
+    "horizontal_ura",
 ]
