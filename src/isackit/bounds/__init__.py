@@ -6,6 +6,10 @@
 * :mod:`.position` — PEB through the Jacobian of the scene geometry.
 * :mod:`.average` — CRBs averaged over impairment draws; seed 003's moment-matched model.
 * :mod:`.mismatch` — misspecified CRB (pseudo-true parameter, bias) for a mismatched array model.
+* :mod:`.statistical` — seed 003's average CRLB (moment-matched proper Gaussian, frame- or
+  signal-coherent errors) with the structured FIM, and the genie (errors-known) bound.
+* :mod:`.rate` — seed 003's average sum data rate of MRC: exact conditional moments, Gauss–Hermite
+  averaging over the angle errors, first- and second-order approximations.
 """
 
 from .average import (
@@ -31,11 +35,15 @@ from .mismatch import (
     pseudo_true_parameters,
 )
 from .position import aoa_map, fisher_position, peb, peb_aoa, peb_from_fim
+from .statistical import average_crlb, fisher_statistical, genie_crb
 
 __all__ = [
     "MisspecifiedBound",
     "aoa_map",
     "average_crb_doa",
+    "average_crlb",
+    "fisher_statistical",
+    "genie_crb",
     "batched_jacobian",
     "crb_doa_deterministic",
     "crb_doa_stochastic",

@@ -26,6 +26,8 @@ from .constellations import (
     symbol_error_rate,
 )
 from .estimation import ls_channel_estimate
+from .frames import COHERENCES, FrameLayout, draw_element_errors, received_frame, uplink_signal
+from .mrc import mrc_combine, mrc_sinr, rebuilt_channels, sum_rate
 from .ofdm import OFDMConfig, ResourceGrid, delay_response, doppler_response, orthogonal_pilots
 from .random import add_noise, awgn, complex_normal, db_to_linear, linear_to_db, noise_variance_from_snr
 from .snapshots import Snapshots, covariance, sample_covariance, snapshots, source_covariance
@@ -48,6 +50,9 @@ __all__ = [
     "uplink_channel", "downlink_channel", "precode", "received_signal", "paths_received_signal",
     # estimation
     "ls_channel_estimate",
+    # PASCAL frames (seed 003) and MRC
+    "COHERENCES", "FrameLayout", "uplink_signal", "draw_element_errors", "received_frame",
+    "rebuilt_channels", "mrc_combine", "mrc_sinr", "sum_rate",
     # targets
     "swerling_rcs", "radar_path_loss", "random_phases", "target_amplitudes", "thermal_noise_power",
     # TR 38.901

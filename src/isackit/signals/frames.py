@@ -38,7 +38,7 @@ from ..geometry.arrays import ArrayGeometry, steering_matrix
 from ..impairments.distributions import ElementErrorDistribution
 from .random import awgn
 
-__all__ = ["COHERENCES", "FrameLayout", "uplink_signal", "draw_element_errors", "received_signal"]
+__all__ = ["COHERENCES", "FrameLayout", "uplink_signal", "draw_element_errors", "received_frame"]
 
 #: How long one draw of the gain-phase errors lasts: the whole frame, or one signal.
 COHERENCES = ("frame", "signal")
@@ -148,7 +148,7 @@ def draw_element_errors(law: ElementErrorDistribution, num_elements: int, batch_
     return z.to(dtype)
 
 
-def received_signal(signal: torch.Tensor, errors: torch.Tensor | None, noise_var, generator: torch.Generator
+def received_frame(signal: torch.Tensor, errors: torch.Tensor | None, noise_var, generator: torch.Generator
                     ) -> torch.Tensor:
     r"""y = ζ ⊙ ũ + n with n ~ CN(0, σ²): ``signal`` ``(..., M, T)``, ``errors`` broadcastable
     (``None`` = ideal array), ``noise_var`` σ² a float or a tensor matching the leading dims."""
