@@ -102,7 +102,8 @@ class LikelihoodSearch:
     Attributes:
         azimuth_grid, elevation_grid: coarse angle grids (radians).  The default 2° steps put
             ≥ 10 points in the ≈ 26° beam of a 4 × 4 λ/2 URA; every search is refined off-grid.
-        doppler_grid: coarse Doppler grid (Hz), inside the pilot ambiguity ±f_s/(2N).
+        doppler_grid: coarse Doppler grid (Hz), inside the pilot ambiguity ±f_s/(2N); its range is
+            also the search space of the refinements (Dopplers are clamped to it).
         max_iterations: AO-ML iteration cap.
         angle_tol, doppler_tol: AO-ML stop on the largest change (rad, Hz) ...
         nll_rtol: ... or on the relative change of ℓ.
@@ -624,14 +625,15 @@ def _newton(prob: _Problem, eta: torch.Tensor, free: list[int], search: Likeliho
     E[torch.arange(len(free)), torch.tensor(free)] = scale
     fx = prob.nll(x.reshape(B, K, 3)) if nll is None else nll.clone()
     active = torch.ones(B, dtype=torch.bool, device=x.device)
-    fracs = torch.tensor([1.0, 0.5, 0.25, 0.125, 0.0625], dtype=dt, device=x.device)
+    fracs = torch.tensor([1.0, 0.5, 0.25, 0.125], dtype=dt, device=x.device)
     eps = torch.finfo(dt).eps
     for _ in range(search.newton_steps):
         ia = active.nonzero().squeeze(-1)
         if ia.numel() == 0:
             break
-        sub = prob.take(ia)
-        xa = x[ia]
+        full = ia.numel() == B
+        sub = prob if full else prob.take(ia)
+        xa = x if full else x[ia]
         g, H = sub.score(xa.reshape(-1, K, 3), free)
         g = g * scale
         H = H * scale[:, None] * scale[None, :]
@@ -642,14 +644,14 @@ def _newton(prob: _Problem, eta: torch.Tensor, free: list[int], search: Likeliho
         step = -(Q @ ((Q.mT @ g[..., None])[..., 0] / lam)[..., None])[..., 0]
         step = torch.nan_to_num(step).clamp(-steps, steps)
         cand = xa[None] + (fracs[:, None, None] * step[None]) @ E  # (S, b, P)
-        S = fracs.numel()
-        fc = sub.repeat(S).nll(cand.reshape(S * ia.numel(), K, 3)).reshape(S, -1)
+        cand[..., 2::3] = cand[..., 2::3].clamp(search.doppler_grid.start, search.doppler_grid.stop)
+        fc = sub.nll(cand.reshape(fracs.numel(), ia.numel(), K, 3))  # (S, b): broadcast, no copies
         fc = torch.nan_to_num(fc, nan=torch.inf)
         better = fc < fx[ia][None]
         first = better.to(torch.int64).argmax(0)
         anyb = better.any(0)
         pick = torch.arange(ia.numel(), device=x.device)
-        x[ia] = torch.where(anyb[:, None], cand[first, pick], xa)
+        x[ia] = torch.where(anyb[:, None], cand[first, pick], xa.clone())
         fx[ia] = torch.where(anyb, fc[first, pick], fx[ia])
         taken = (fracs[first][:, None] * step).abs()
         tiny = (taken <= 1e-10 * (1 + xa.abs() @ E.abs().T / scale)).all(-1)
@@ -812,38 +814,38 @@ def _dopplers_given_angles(prob, ang, search, passes: int = 2):
     for _ in range(passes):
         for k in range(K):
             eta, nll = _doppler_step(prob, eta, nll, k, freqs, search)
+    if K > 1:  # the drones' Dopplers are coupled: finish with a joint refinement of all of them
+        eta, nll = _newton(prob, eta, [3 * k + 2 for k in range(K)], search, nll)
     return eta, nll
 
 
-def _assign_music_to_drones(prob: _Problem, ang: torch.Tensor, search) -> torch.Tensor:
-    """MUSIC peaks are unordered: give each drone the peak whose matched-pilot beam output is
-    largest (all K! orders compared by the summed |a(θ)^H Y p_k^*| — the pilots identify
-    the drones)."""
+def _music_eta(prob: _Problem, peaks: torch.Tensor, search: LikelihoodSearch) -> tuple[torch.Tensor, torch.Tensor]:
+    """MUSIC peaks are unordered: for every assignment of the K peaks to the K drones (K!
+    orders), search the Dopplers given the angles and keep the order of lowest ℓ (the pilots
+    identify the drones)."""
     import itertools
 
-    K = ang.shape[1]
-    if K == 1:
-        return ang
-    A = _steer(prob.pos, prob.lam, ang[..., 0], ang[..., 1]).to(prob.y.dtype)  # (B, M, K) one column per peak
-    Z = (A.mH @ prob.y @ prob.wave.conj().transpose(-1, -2)).abs()  # (B, peaks, drones)
+    B, K = peaks.shape[:2]
     perms = list(itertools.permutations(range(K)))
-    P = torch.tensor(perms, device=ang.device)  # (n!, K): drone k gets peak P[., k]
-    score = torch.stack([Z[:, P[i], torch.arange(K)].sum(-1) for i in range(len(perms))], -1)
-    best = P[score.argmax(-1)]  # (B, K)
-    return torch.gather(ang, 1, best[..., None].expand(-1, -1, 2))
+    P = torch.tensor(perms, device=peaks.device)  # (n!, K)
+    cand = peaks[:, P].transpose(0, 1).reshape(len(perms) * B, K, 2)  # (n!·B, K, 2)
+    eta, nll = _dopplers_given_angles(prob.repeat(len(perms)), cand, search)
+    best = nll.reshape(len(perms), B).argmin(0)
+    pick = torch.arange(B, device=peaks.device)
+    return eta.reshape(len(perms), B, K, 3)[best, pick], nll.reshape(len(perms), B)[best, pick]
 
 
 def music_doppler(y: torch.Tensor, model: KnownPilots, search: LikelihoodSearch | None = None) -> EstimationResult:
     r"""2-D MUSIC angles (library :func:`~isackit.estimators.spectral.music2d_doa` on
-    R̂ = Y Y^H / T, ideal array) assigned to the drones by their pilots, then each Doppler by
-    the ML phase-2 search of ℓ given the angles (two coordinate passes).  Needs T ≥ K."""
+    R̂ = Y Y^H / T, ideal array), then each Doppler by the ML phase-2 search of ℓ given the
+    angles (two coordinate passes); the peaks are assigned to the drones by the lowest ℓ over
+    the K! orders (the pilots identify the drones).  Needs T ≥ K."""
     search = search or LikelihoodSearch()
     with torch.no_grad():
         prob, batch, valid = _problem(y, model)
         if model.num_signals < model.num_sources:
             raise ValueError(f"MUSIC needs at least K={model.num_sources} signals, got T={model.num_signals}")
-        ang = _assign_music_to_drones(prob, _music_angles(prob, model.array, search), search)
-        eta, nll = _dopplers_given_angles(prob, ang, search)
+        eta, nll = _music_eta(prob, _music_angles(prob, model.array, search), search)
         return _finish(canonical_angles(eta), valid, batch, {"nll": nll})
 
 
@@ -878,8 +880,7 @@ def statistical_mle(y: torch.Tensor, model: KnownPilots, search: LikelihoodSearc
         if "init" in starts:
             cands.append(init)
         if "music" in starts and model.num_signals >= K + 1:
-            ang = _assign_music_to_drones(prob, _music_angles(prob, model.array, search), search)
-            cands.append(_dopplers_given_angles(prob, ang, search)[0])
+            cands.append(_music_eta(prob, _music_angles(prob, model.array, search), search)[0])
         S = len(cands)
         many = prob.repeat(S)
         eta, f = _newton(many, torch.cat(cands, 0), list(range(3 * K)), replace(search, newton_steps=3 * search.newton_steps))
