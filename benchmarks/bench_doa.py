@@ -9,7 +9,7 @@ SNR per source and element from -10 to 20 dB; grid methods search [-90°, 90°] 
 Every estimator in ``isackit.estimators.ESTIMATORS`` that takes a covariance or snapshots and
 returns azimuths is run; the others are listed as skipped with the reason.  Constructors come
 from ``CONSTRUCTORS`` (name → factory(scenario)) or, for estimators not in the table, from the
-keyword names of ``__init__`` (num_sources, spacing, model, grid, …).
+keyword names of ``__init__`` (array, num_sources, grid, …).
 
 Trials run through :func:`isackit.montecarlo.monte_carlo` (chunked, seeded per block); the
 time of the estimator calls only is measured (after one warm-up call; CUDA is synchronised).
@@ -87,10 +87,6 @@ class Context:
     grid: SearchGrid
 
 
-def _root_music(ctx: Context):
-    return ESTIMATORS["root_music"](num_sources=ctx.scenario.num_sources, spacing=ctx.scenario.spacing)
-
-
 def _music(ctx: Context):
     # the setting: MUSIC on the benchmark grid (0.01° over [-90°, 90°] by default)
     return ESTIMATORS["music"](array=ctx.model, num_sources=ctx.scenario.num_sources, grid=ctx.grid)
@@ -100,17 +96,12 @@ def _music(ctx: Context):
 # __init__ keyword names (see _generic_factory); add an entry when that is not enough.
 # Other grid estimators keep their own default grids unless --grid-all is given.
 CONSTRUCTORS: dict[str, Callable[[Context], Estimator]] = {
-    "root_music": _root_music,
     "music": _music,
 }
 
 _GENERIC_KWARGS = {
     "num_sources": lambda c: c.scenario.num_sources,
-    "spacing": lambda c: c.scenario.spacing,
-    "model": lambda c: c.model,
-    "array_model": lambda c: c.model,
     "array": lambda c: c.model,
-    "geometry": lambda c: c.model.geometry,
 }
 _GRID_KWARGS = {"grid": lambda c: c.grid, "azimuth_grid": lambda c: c.grid}
 

@@ -29,12 +29,12 @@ SCENARIOS = {
     "D2": (8, (-20.4, 0.5, 9.8), 64),
 }
 
-ESTIMATORS = {
-    "root_music": lambda R, K: root_music(R, K),
-    "esprit_ls": lambda R, K: esprit(R, K, method="ls"),
-    "esprit_tls": lambda R, K: esprit(R, K, method="tls"),
-    "esprit_tls_overlap": lambda R, K: esprit(R, K, method="tls", row_weights="overlap"),
-    "unitary_esprit": lambda R, K: unitary_esprit(R, K),
+ESTIMATORS = {  # (R, K) -> angles (..., K)
+    "root_music": lambda R, K: root_music(R, K).estimates[..., 0],
+    "esprit_ls": lambda R, K: esprit(R, K, method="ls").estimates[..., 0],
+    "esprit_tls": lambda R, K: esprit(R, K, method="tls").estimates[..., 0],
+    "esprit_tls_overlap": lambda R, K: esprit(R, K, method="tls", row_weights="overlap").estimates[..., 0],
+    "unitary_esprit": lambda R, K: unitary_esprit(R, K).estimates[..., 0],
 }
 
 

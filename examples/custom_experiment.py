@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from isackit._config import StrictModel
 from isackit.bounds import crb_doa_deterministic
 from isackit.estimators import get_estimator
 from isackit.experiments import (
@@ -36,8 +37,7 @@ from isackit.signals.random import complex_normal
 from isackit.signals.snapshots import sample_covariance, snapshots
 
 
-class ApertureSweep(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+class ApertureSweep(StrictModel):
     elements: list[int] = [4, 8, 16]
 
 
@@ -61,7 +61,7 @@ class Aperture(Experiment):
         S = complex_normal((1, config.snapshots), torch.Generator().manual_seed(config.seed), A.dtype)
         snap = snapshots(A.expand(unit.trials, M, 1), unit.generator(device), signals=S.to(device),
                          snr_db=config.snr_db)
-        estimator = get_estimator("root_music")(num_sources=1)
+        estimator = get_estimator("root_music")(array=model, num_sources=1)
         est = estimator(sample_covariance(snap.X)).estimates  # (B, 1, 1)
         err = assignment_errors(est, truth[:, None])
         rows = [rmse_row(estimator.name, "rmse_deg", torch.rad2deg(err), unit.trials)]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from isackit._dtypes import tolerance
 from isackit.bounds import (
     average_crb_doa,
     crb_doa_deterministic,
@@ -110,7 +111,8 @@ def test_crb_from_fim_schur_complement_by_hand():
     F = torch.tensor([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]], dtype=F64)
     a, b, c = F[0, 0], F[0, 1:], F[1:, 1:]
     schur = a - b @ torch.linalg.inv(c) @ b
-    assert float(crb_from_fim(F, [0])[0, 0]) == pytest.approx(float(1 / schur), rel=1e-14)
+    tol = tolerance(F64, condition=float(torch.linalg.cond(F)))
+    assert float(crb_from_fim(F, [0])[0, 0]) == pytest.approx(float(1 / schur), rel=tol)
     full = np.linalg.inv(F.numpy())
     np.testing.assert_allclose(crb_from_fim(F, [2, 0]).numpy(), full[np.ix_([2, 0], [2, 0])], rtol=1e-12)
     np.testing.assert_allclose(crb_from_fim(F).numpy(), full, rtol=1e-12)
@@ -150,7 +152,10 @@ def test_batch_equals_one_at_a_time(gen):
     batched = crb_doa_stochastic(model, th, P, 0.1, 20, method="slepian_bangs")
     for i in range(2):
         single = crb_doa_stochastic(model, th[i, 0], P, 0.1, 20, method="slepian_bangs")
-        torch.testing.assert_close(batched[i, 0], single, rtol=1e-12, atol=0)
+        # batched and single autograd/solves round differently: κ·eps relative, with κ the
+        # condition of the bound (×10 for the coupling to the nuisance parameters)
+        tol = tolerance(F64, condition=10 * float(torch.linalg.cond(single)))
+        torch.testing.assert_close(batched[i, 0], single, rtol=tol, atol=0)
 
 
 def test_validation_errors():
@@ -289,7 +294,8 @@ def test_average_crb_doa_is_the_mean_over_draws(gen):
     avg = average_crb_doa(model, th, 0.1, source_cov=P, num_snapshots=20)
     singles = [crb_doa_stochastic(ArrayModel(ula(m).to(F64), [GainPhaseError(imp.gain[d], imp.phase[d])]), th, P, 0.1, 20)
                for d in range(3)]
-    torch.testing.assert_close(avg, torch.stack(singles).mean(0), rtol=1e-12, atol=0)
+    cond = max(float(torch.linalg.cond(s)) for s in singles)
+    torch.testing.assert_close(avg, torch.stack(singles).mean(0), rtol=tolerance(F64, condition=cond), atol=0)
 
 
 def _dist(kappa=4.0):

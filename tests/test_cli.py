@@ -153,7 +153,7 @@ def test_bad_spec_file_contents(capsys, tmp_path):
     bad.write_text("experiment = \n")
     code, _, err = cli(capsys, "run", bad)
     assert code == 2 and "invalid TOML" in err and err.count("\n") == 1
-    bad.write_text('experiment = "doa"\nmodule = "isackit.experiments.doa"\nsnapshots = -1\n')
+    bad.write_text('experiment = "doa"\nsnapshots = -1\n')
     code, _, err = cli(capsys, "run", bad)
     assert code == 2 and "snapshots: Input should be greater than or equal to 1" in err
     bad.write_text('experiment = "warp-drive"\n')

@@ -1,23 +1,34 @@
 """One contract test suite over every registered estimator (``isackit.estimators.ESTIMATORS``).
 
-Each estimator is built through its ``example()``; the suite checks output shapes, any number
-of batch dims, batch == one-at-a-time, dtype/device, determinism, recovery of the example's
-truth, and the handling of degenerate input (NaN, all-zero): a clear ValueError, or
-``valid = False`` with NaN estimates for that batch element — never a crash or a silent NaN.
+Each estimator is built through its ``example()``; the suite checks the constructor
+vocabulary (``array``/``rx_array``+``tx_array`` and ``num_sources``), the result type, output
+shapes, any number of batch dims (including an empty batch), batch == one-at-a-time, dtype and
+device following the input, determinism, recovery of the example's truth, and the handling of
+bad input: a one-line ValueError/TypeError (wrong shape, half precision), or for degenerate
+values (NaN, inf, all-zero) ``valid = False`` with NaN estimates for that batch element —
+never a crash or a silently wrong number.
 """
+
+import inspect
+import math
+import warnings
 
 import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
 import isackit.estimators as est_pkg
+from isackit._dtypes import eps
 
 NAMES = sorted(est_pkg.ESTIMATORS)
 DTYPES = [torch.complex64, torch.complex128]
 #: tolerance on the example's truth per parameter (radians, seconds, Hz …)
 TRUTH_TOL = {"azimuth": 1e-3, "elevation": 1e-3, "aoa": 1e-3, "aod": 1e-3, "delay": 1e-10, "doppler": 1e-3}
-#: batch vs one-at-a-time agreement (float rounding of batched linear algebra only)
-BATCH_TOL = {torch.complex64: 2e-4, torch.complex128: 1e-9}
+#: batch vs one-at-a-time agreement.  Batched and single linear algebra round differently
+#: (kernels differ by CPU and thread count); the refined estimators maximise a smooth
+#: spectrum, whose maximiser is determined only to O(sqrt(eps)) relative (the spectrum is flat
+#: to second order there), so that is the honest tolerance, in the dtype of the input.
+BATCH_TOL = {dt: math.sqrt(eps(dt)) for dt in DTYPES}
 
 
 def _example(name, dtype, device, seed=0):
@@ -37,8 +48,20 @@ def _assert_same(a, b, tol):
 
 
 def test_registry_is_populated():
-    for required in ("bartlett", "mvdr", "music", "music2d", "dml", "omp"):
+    for required in ("bartlett", "mvdr", "music", "music2d", "dml", "omp", "root_music", "esprit_ls"):
         assert required in est_pkg.ESTIMATORS
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_constructor_vocabulary(name):
+    """``array`` (or ``rx_array`` and ``tx_array``) and ``num_sources``; no synonyms."""
+    cls = est_pkg.get_estimator(name)
+    params = inspect.signature(cls.__init__).parameters
+    assert "num_sources" in params, name
+    assert "array" in params or {"rx_array", "tx_array"} <= set(params), name
+    for synonym in ("num_targets", "num_paths", "spacing", "model", "array_model"):
+        assert synonym not in params, (name, synonym)
+    assert issubclass(cls, est_pkg.Estimator) and cls.estimate is not est_pkg.Estimator.estimate, name
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -49,6 +72,7 @@ def test_contract(name, dtype, device):
     assert isinstance(est, est_pkg.Estimator)
     assert est.input_kind in ("covariance", "snapshots", "csi")
     res = est(x)
+    assert isinstance(res, est_pkg.EstimationResult)
     K, P = truth.shape
     # shapes, dtype, device
     assert res.estimates.shape == (K, P)
@@ -109,7 +133,31 @@ def test_degenerate_input_is_flagged_or_rejected(name, kind, device):
     # ... otherwise the bad element is flagged and NaN, the good one unaffected
     assert not bool(res.valid[1]) and torch.isnan(res.estimates[1]).all() and int(res.count[1]) == 0
     assert bool(res.valid[0])
-    _assert_same(res.estimates[0], est(x).estimates, 1e-9)
+    _assert_same(res.estimates[0], est(x).estimates, BATCH_TOL[torch.complex128])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_batch_gives_empty_result(name, device):
+    est, x, truth = _example(name, torch.complex128, device)
+    x = x.to(device)
+    for batch in ((0,), (2, 0)):
+        res = est(x.expand(*batch, *x.shape))
+        assert res.estimates.shape == (*batch, *truth.shape) and res.estimates.dtype == torch.float64
+        assert res.count.shape == batch and res.valid.shape == batch
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_half_precision_and_real_input_rejected(name, device):
+    est, x, _ = _example(name, torch.complex128, device)
+    x = x.to(device)
+    with warnings.catch_warnings():  # "ComplexHalf support is experimental"
+        warnings.simplefilter("ignore", UserWarning)
+        chalf = x.to(torch.complex32)
+    for bad in (x.real.half(), x.real.double(), chalf):
+        with pytest.raises(TypeError) as info:
+            est(bad)
+        msg = str(info.value)
+        assert "\n" not in msg and "complex64" in msg, msg
 
 
 @pytest.mark.parametrize("name", NAMES)

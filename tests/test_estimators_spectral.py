@@ -12,6 +12,7 @@ import pytest
 import torch
 from scipy.signal import find_peaks as scipy_find_peaks
 
+from isackit._dtypes import eps
 from isackit.estimators import (
     MUSIC,
     QuadraticFormDictionary,
@@ -173,7 +174,10 @@ def test_refine_parabolic_reaches_continuous_maximum():
         return torch.cos(3 * (x - peak)) + 0.1 * torch.sin(x - peak) ** 3
 
     x = refine_parabolic(f, x0, step=0.01, iterations=10)
-    torch.testing.assert_close(x, peak, atol=1e-9, rtol=0)
+    # a maximiser is only determined to δ with f''·δ²/2 ≈ eps·|f| (the function is flat to
+    # second order there): here f(peak) = 1, f''(peak) = -9, δ ≈ 7e-9
+    delta = math.sqrt(2 * eps(F64) * 1.0 / 9.0)
+    torch.testing.assert_close(x, peak, atol=4 * delta, rtol=0)
 
 
 def test_soft_argmax_limits_and_gradient(gen):

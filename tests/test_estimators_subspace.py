@@ -15,15 +15,41 @@ import numpy as np
 import pytest
 import torch
 
+from isackit._dtypes import tolerance
 from isackit.estimators import ESTIMATORS
 from isackit.estimators.preprocessing import forward_backward, real_covariance, spatial_smoothing, unitary_matrix
-from isackit.estimators.subspace import (
-    esprit,
-    root_music,
-    root_music_2d,
-    root_music_polynomial,
-    unitary_esprit,
-)
+from isackit.estimators.subspace import esprit as _esprit
+from isackit.estimators.subspace import root_music as _root_music
+from isackit.estimators.subspace import root_music_2d as _root_music_2d
+from isackit.estimators.subspace import root_music_polynomial
+from isackit.estimators.subspace import unitary_esprit as _unitary_esprit
+from isackit.geometry.arrays import ula
+
+
+# the functions return an EstimationResult; most checks here look at the angles (..., K)
+def root_music(*args, **kw):
+    return _root_music(*args, **kw).estimates[..., 0]
+
+
+def esprit(*args, **kw):
+    return _esprit(*args, **kw).estimates[..., 0]
+
+
+def unitary_esprit(*args, **kw):
+    return _unitary_esprit(*args, **kw).estimates[..., 0]
+
+
+def root_music_2d(*args, **kw):
+    return _root_music_2d(*args, **kw).estimates
+
+
+def subspace_condition(R: torch.Tensor, K: int) -> float:
+    """λ_max / (λ_K - λ_{K+1}): the amplification of relative rounding errors of R into its
+    K-dimensional signal subspace (Davis–Kahan), hence into subspace angle estimates."""
+    w = torch.linalg.eigvalsh(R)
+    M = w.shape[-1]
+    gap = (w[..., M - K] - w[..., M - K - 1]).clamp_min(torch.finfo(w.dtype).tiny)
+    return float((w[..., -1].abs() / gap).max())
 
 D1 = (16, (-10.3, 12.7))
 D2 = (8, (-20.4, 0.5, 9.8))
@@ -121,7 +147,8 @@ def test_shift_and_explicit_selection_agree():
     R = A @ A.mH + 0.01 * torch.eye(M, dtype=torch.complex128)
     ref = esprit(R, 3, shift=2)
     sel = (list(range(0, M - 2)), list(range(2, M)))
-    assert torch.allclose(esprit(R, 3, selection=sel, displacement=1.0), ref, atol=1e-12)
+    tol = tolerance(torch.float64, condition=subspace_condition(R, 3))
+    assert torch.allclose(esprit(R, 3, selection=sel, displacement=1.0), ref, rtol=0, atol=tol)
     assert (ref - th).abs().max() < 1e-9
     assert (unitary_esprit(R, 3, shift=2) - th).abs().max() < 1e-9
 
@@ -170,7 +197,9 @@ def test_esprit_matches_numpy(scen, method):
     R = _noisy_cov(M, th, 50, 0.0, 5, seed=3)
     est = esprit(R, th.numel(), method=method)
     ref = np.stack([_numpy_esprit(R[b].numpy(), th.numel(), method) for b in range(R.shape[0])])
-    np.testing.assert_allclose(est.numpy(), ref, atol=1e-10)
+    # two LAPACK routes (eigh/solve vs lstsq/SVD): agreement to eps × the subspace's conditioning
+    tol = tolerance(torch.float64, condition=subspace_condition(R, th.numel()), factor=1e3)
+    np.testing.assert_allclose(est.numpy(), ref, rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize("scen", [D1, D2], ids=["D1", "D2"])
@@ -315,7 +344,7 @@ def test_zero_and_rank_deficient_give_nan_not_crash():
     for name, f in ALL_1D.items():
         est = f(R, 2)
         assert torch.isfinite(est[0]).all() and torch.isnan(est[1:]).all(), name
-    res = ESTIMATORS["root_music"](num_sources=2)(R)
+    res = ESTIMATORS["root_music"](ula(M), num_sources=2)(R)
     assert res.valid.tolist() == [True, False, False]
     assert res.count.tolist() == [2, 0, 0]
 
@@ -323,14 +352,17 @@ def test_zero_and_rank_deficient_give_nan_not_crash():
 # ----------------------------------------------------------------------------- batching and dtypes
 @pytest.mark.parametrize("name", list(ALL_1D))
 def test_batch_equals_one_at_a_time(name):
+    # batched and single eigen-decompositions/rootings round differently (kernel and CPU
+    # dependent): agreement to eps times the subspace's condition number, not bitwise
     M, th = _truth(D2)
     R = _noisy_cov(M, th, 30, 5.0, 6, seed=8).reshape(2, 3, M, M)
     f = ALL_1D[name]
     est = f(R, 3)
     assert est.shape == (2, 3, 3)
+    tol = tolerance(torch.float64, condition=subspace_condition(R, 3), factor=1e3)
     for i in range(2):
         for j in range(3):
-            torch.testing.assert_close(f(R[i, j], 3), est[i, j], rtol=0, atol=1e-12)
+            torch.testing.assert_close(f(R[i, j], 3), est[i, j], rtol=0, atol=tol)
 
 
 def test_estimator_classes_wrap_functions():
@@ -345,14 +377,14 @@ def test_estimator_classes_wrap_functions():
         "unitary_esprit": (dict(num_sources=3, method="tls"), unitary_esprit(R, 3, method="tls")),
     }
     for name, (kw, ref) in cases.items():
-        est = ESTIMATORS[name](**kw)
+        est = ESTIMATORS[name](ula(M), **kw)
         assert est.get_params()["num_sources"] == 3
         res = est(R)
         assert res.parameters == ("azimuth",)
         torch.testing.assert_close(res.estimates[..., 0], ref)
         assert res.valid.all() and (res.count == 3).all()
     # smoothing option inside the class == function composition
-    res = ESTIMATORS["root_music"](num_sources=3, subarrays=2, forward_backward=True)(R)
+    res = ESTIMATORS["root_music"](ula(M), num_sources=3, subarrays=2, forward_backward=True)(R)
     torch.testing.assert_close(res.estimates[..., 0], root_music(spatial_smoothing(R, 2, True), 3))
 
 
@@ -436,8 +468,10 @@ def test_root_music_2d_noisy_batched():
     assert est.shape == (20, 2, 2)
     err = (est - torch.stack([aoa, aod], -1)).abs()
     assert err.max() < math.radians(1.0)
-    torch.testing.assert_close(root_music_2d(H[3], 2), est[3], rtol=0, atol=1e-12)
-    res = ESTIMATORS["root_music_2d"](num_sources=2)(H)
+    Rr = torch.einsum("...nrt,...nst->...rs", H, H.conj())  # the receive covariance it roots
+    torch.testing.assert_close(root_music_2d(H[3], 2), est[3], rtol=0,
+                               atol=tolerance(torch.float64, condition=subspace_condition(Rr, 2), factor=1e3))
+    res = ESTIMATORS["root_music_2d"](ula(8), ula(4), num_sources=2)(H)
     assert res.parameters == ("aoa", "aod") and res.estimates.shape == (20, 2, 2)
 
 

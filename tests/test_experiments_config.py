@@ -94,7 +94,7 @@ def test_int_accepted_for_float_but_not_str_for_int():
 
 def test_quick_and_set_order(tmp_path):
     spec = tmp_path / "s.toml"
-    spec.write_text('experiment = "doa"\nmodule = "isackit.experiments.doa"\ntrials = 100\n'
+    spec.write_text('experiment = "doa"\ntrials = 100\n'
                     '[quick]\ntrials = 4\n"sweep.snr_db" = [1.0]\n[quick.array]\nelements = 4\n')
     full = resolve_spec(str(spec)).config
     quick = resolve_spec(str(spec), quick=True).config

@@ -57,3 +57,21 @@ def test_cli_engine_ray_resumes_an_inprocess_run(tmp_path, ray_cluster, capsys):
     assert exc.value.code in (0, None)
     assert "computed 2 units, reused 2" in out
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "run" / "results.parquet"), first)
+
+
+def test_cuda_on_a_cluster_without_gpus_fails_fast(tmp_path, ray_cluster, capsys, monkeypatch):
+    """`--device cuda --engine ray` on a cluster that has no GPU is refused at once (it used
+    to wait forever at 0 units), before a run folder is made."""
+    import torch
+
+    from isackit.cli import main
+    from isackit.experiments import ExperimentError
+
+    with pytest.raises(ExperimentError, match="the Ray cluster has no GPU"):
+        RayEngine().prepare(torch.device("cuda"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "doa", "--quick", "--engine", "ray", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "no GPU" in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())

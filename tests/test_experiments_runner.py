@@ -40,6 +40,15 @@ from isackit.experiments.store import atomic_write_text
 from isackit.experiments.units import Row, aggregate_rows
 
 HERE = Path(__file__).parent
+#: a fake installed distribution whose entry point registers ``toy`` (for subprocesses)
+ENTRY_POINTS = HERE / "entry_points"
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment in which a child ``isackit`` finds the toy experiment (through the
+    ``isackit.experiments`` entry point of :data:`ENTRY_POINTS`)."""
+    path = os.pathsep.join(str(p) for p in (ENTRY_POINTS, HERE, os.environ.get("PYTHONPATH", "")) if str(p))
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
 class ToySweep(BaseModel):
@@ -52,6 +61,7 @@ class ToyConfig(ExperimentConfig):
     sweep: ToySweep = ToySweep()
     mean: float = 1.0
     sleep: float = Field(0.0, ge=0.0)  # seconds per unit (for the kill test)
+    gate: str = ""  # if set, every unit waits (up to 120 s) until this file exists (lock tests)
 
 
 class _Calls:
@@ -79,6 +89,9 @@ class Toy(Experiment):
         _Calls.count += 1
         if config.sleep:
             time.sleep(config.sleep)
+        deadline = time.monotonic() + 120
+        while config.gate and not Path(config.gate).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
         x = self.draw(config, unit, device)
         rows = [
             rmse_row("mean", "rmse", x.mean(-1) - config.mean, unit.trials),
@@ -92,7 +105,7 @@ class Toy(Experiment):
 
 def toy_spec(tmp_path: Path, body: str = "", name: str = "toy") -> Path:
     p = tmp_path / f"{name}.toml"
-    p.write_text(f'experiment = "toy"\nmodule = "test_experiments_runner"\ndescription = "toy"\n'
+    p.write_text(f'experiment = "toy"\ndescription = "toy"\n'
                  f"seed = 7\ntrials = 10\nchunk = 4\n{body}")
     return p
 
@@ -246,8 +259,7 @@ def test_killed_subprocess_resumes_to_identical_results(tmp_path, sig):
     spec_path = toy_spec(tmp_path, "sleep = 0.15\n")
     spec = resolve_spec(str(spec_path))
     full = run_experiment(spec, out=tmp_path / "full", figures=False)
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": "1"}
+    env = subprocess_env()
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "isackit.cli", "run", str(spec_path), "--out", str(out),
                              "--no-plots"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -262,8 +274,11 @@ def test_killed_subprocess_resumes_to_identical_results(tmp_path, sig):
     if sig == signal.SIGTERM:
         assert proc.returncode == 130 and "interrupted:" in stderr and "--resume" in stderr, stderr[-2000:]
         assert not list((out / "units").glob(".*.tmp"))  # no temp file left behind
+    store = RunStore(out, spec.config)
     for p in stored:
-        json.loads(p.read_text())  # every stored unit is a whole file
+        json.loads(p.read_text())  # every stored unit is a whole file ...
+        unit = next(u for u in plan_units(spec.experiment, spec.config) if u.id == p.stem)
+        assert store.check_unit(unit)[1] is None  # ... whose checksum and identity hold
     _Calls.count = 0
     res = run_experiment(spec, out=out, resume=True, figures=False)
     assert _Calls.count == 12 - len(stored)
@@ -324,14 +339,14 @@ def test_function_experiment_and_numpy_points():
 
 
 def test_figures_label_curves_with_the_method_names_and_dash_bounds(tmp_path):
-    from isackit.plotting import plot_results
+    from isackit.experiments.plotting import plot_results
 
     spec = resolve_spec(str(toy_spec(tmp_path)))
     res = run_experiment(spec, out=tmp_path / "run", figures=False)
     paths = plot_results(res.results, res.meta, tmp_path / "figs")
     assert sorted(p.name for p in paths) == ["above.png", "above.svg", "rmse.png", "rmse.svg"]
     svg = (tmp_path / "figs" / "rmse.svg").read_text()
-    for label in ("mean", "median", "CRB", "samples", "sigma=0.5", "sigma=2.0"):
+    for label in ("mean", "median", "CRB", "Samples", "sigma=0.5", "sigma=2.0"):
         assert label in svg
     assert "stroke-dasharray" in svg  # the bound is dashed
     assert "stroke-dasharray" not in (tmp_path / "figs" / "above.svg").read_text()  # no bound there

@@ -7,9 +7,9 @@ import math
 
 import pandas as pd
 
-import isackit.plotting as plotting
+import isackit.experiments.plotting as plotting
 from isackit.experiments import Experiment, ExperimentConfig, register_experiment
-from isackit.experiments.report import metric_table, to_markdown, wide_table
+from isackit.experiments.report import generic_summary, label, metric_table, pick_values, to_markdown, wide_table
 
 # panel "snr" sweeps snr_db, panel "sigma" sweeps sigma: each lacks the other's column
 POINTS = [{"panel": "snr", "snr_db": 0.0}, {"panel": "snr", "snr_db": 10.0}, {"panel": "snr", "snr_db": 20.0},
@@ -80,7 +80,7 @@ def test_generic_figure_of_a_ragged_sweep_has_one_panel_per_schema(monkeypatch, 
     figs = _capture(monkeypatch)
     plotting.plot_results(ragged(), {"bounds": ["CRB"], "x_axis": "snr_db"}, tmp_path)
     axes = [ax for ax in figs["rmse"].axes if ax.get_visible()]
-    assert [ax.get_xlabel() for ax in axes] == ["snr_db", "sigma"]
+    assert [ax.get_xlabel() for ax in axes] == ["SNR (dB)", "Sigma"]
     for ax, n in zip(axes, (3, 2), strict=True):
         lines = {ln.get_label(): ln for ln in ax.get_lines()}
         assert set(lines) == {"A", "B", "CRB"}
@@ -121,3 +121,88 @@ def test_plot_results_calls_the_experiments_figure_hook(tmp_path):
         assert names == {"rmse.png", "rmse.svg"}
     assert len(HookToy.calls) == 1
 
+
+
+# ---------------------------------------------------------------------------------- what a user sees
+def test_labels_carry_units_and_acronyms():
+    assert label("snr_db") == "SNR (dB)" and label("rmse_deg") == "RMSE (°)"
+    assert label("position_rmse_m") == "Position RMSE (m)" and label("sigma") == "Sigma"
+    assert label("gospa_m") == "GOSPA (m)" and label("failure_rate") == "Failure rate"
+    assert label("snr_db", {"snr_db": "SNR per element (dB)"}) == "SNR per element (dB)"
+
+
+def test_pick_values_keeps_first_and_last():
+    assert pick_values([3, 1, 2]) == [1, 2, 3]
+    assert pick_values([0.0, 5.0, 10.0, 15.0, 20.0, 30.0]) == [0.0, 10.0, 30.0]
+    assert pick_values([1.0, float("nan"), 2.0], limit=2) == [1.0, 2.0]
+
+
+def test_generic_summary_one_row_per_method_bounds_beside_and_ratios():
+    df = ragged()
+    df = df[df["panel"] == "snr"].drop(columns=["sigma", "panel"])
+    table, lines = generic_summary(df, bounds=["CRB"], x_axis="snr_db")
+    assert table["method"].tolist() == ["A", "B", "CRB"]
+    assert list(table.columns) == ["method", "rmse @ snr_db=0", "rmse @ snr_db=10", "rmse @ snr_db=20"]
+    assert table.loc[0, "rmse @ snr_db=20"] == 21.0 and table.loc[2, "rmse @ snr_db=20"] == 2.5
+    assert lines == ["rmse at snr_db=20: best A = 21 = 8.4 × CRB"]
+
+
+def test_generic_summary_with_facets_and_no_bounds():
+    df = ragged()
+    table, lines = generic_summary(df[df["method"] != "CRB"], bounds=[], x_axis="snr_db")
+    assert table["method"].tolist() == ["A", "B"] and lines == []   # the snr panel (x = snr_db)
+    df2 = pd.concat([ragged().assign(array="ula"), ragged().assign(array="ura")])
+    df2 = df2[df2["panel"] == "snr"].drop(columns=["sigma"])
+    table, lines = generic_summary(df2, bounds=["CRB"], x_axis="snr_db")
+    assert table[["array", "method"]].values.tolist() == [[a, m] for a in ("ula", "ura") for m in ("A", "B", "CRB")]
+    assert len(lines) == 2
+    assert generic_summary(df.iloc[0:0]) [0].empty
+
+
+def _capture_all(monkeypatch):
+    figs = {}
+
+    def fake_save(fig, out_dir, stem):
+        figs[stem] = fig
+        return []
+
+    monkeypatch.setattr(plotting, "save_figure", fake_save)
+    return figs
+
+
+def test_figure_lines_have_distinct_markers_styles_and_dashed_bounds(monkeypatch, tmp_path):
+    recs = [{"snr_db": s, "method": m, "metric": "rmse_deg", "value": 1.0 / (1 + s), "n_trials": 0 if m == "CRB" else 5}
+            for s in (0.0, 10.0, 20.0) for m in ("A", "B", "C", "CRB")]  # A, B, C coincide exactly
+    figs = _capture_all(monkeypatch)
+    plotting.plot_results(pd.DataFrame(recs), {"bounds": ["CRB"], "x_axis": "snr_db"}, tmp_path)
+    ax = figs["rmse_deg"].axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    markers = [lines[m].get_marker() for m in "ABC"]
+    assert len(set(markers)) == 3 and all(lines[m].get_markerfacecolor() == "none" for m in "ABC")
+    assert lines["CRB"].get_linestyle() == "--" and lines["CRB"].get_marker() in ("", "None", None)
+    assert all(lines[m].get_linestyle() != "--" for m in "ABC")
+    assert ax.get_xlabel() == "SNR (dB)" and ax.get_ylabel() == "RMSE (°)"
+
+
+def test_single_x_value_is_a_dot_chart_not_a_lone_dot_curve(monkeypatch, tmp_path):
+    recs = [{"w": 0.5, "method": m, "metric": "rmse_m", "value": v, "n_trials": 0 if m == "PEB" else 5}
+            for m, v in (("A", 2.0), ("B", 3.0), ("PEB", 1.0))]
+    figs = _capture_all(monkeypatch)
+    plotting.plot_results(pd.DataFrame(recs), {"bounds": ["PEB"]}, tmp_path)
+    ax = figs["rmse_m"].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["A", "B"]      # methods are categories
+    assert ax.get_xlabel() == "RMSE (m)" and "W = 0.5" in ax.get_title()
+    peb = [ln for ln in ax.get_lines() if ln.get_label() == "PEB"]
+    assert peb and peb[0].get_linestyle() == "--" and list(peb[0].get_xdata()) == [1.0, 1.0]
+
+
+def test_tick_labels_have_no_offset_notation(monkeypatch, tmp_path):
+    recs = [{"w": w, "method": "A", "metric": "comm_loss", "value": -0.9999999 + 1e-8 * w, "n_trials": 5}
+            for w in (0.0, 0.5, 1.0)]
+    figs = _capture_all(monkeypatch)
+    plotting.plot_results(pd.DataFrame(recs), {"log_y": False}, tmp_path)
+    ax = figs["comm_loss"].axes[0]
+    figs["comm_loss"].canvas.draw()
+    texts = [t.get_text() for t in ax.get_yticklabels()]
+    assert texts and all(len(t) <= 8 for t in texts), texts
+    assert ax.get_ylabel() == "Comm loss − (-1)"

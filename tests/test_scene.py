@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from isackit._dtypes import tolerance
 from isackit.constants import SPEED_OF_LIGHT
 from isackit.geometry import (
     Station,
@@ -105,12 +106,16 @@ def test_multistation_matches_single_and_batches(gen):
     pts = torch.randn(2, 4, 2, generator=gen, dtype=F64) * 3 + torch.tensor([0.0, 5.0], dtype=F64)
     out = multistation_parameters(pts, stations, two_way=True)
     assert out.azimuth.shape == (2, 4, 3)
+    # batched (all stations) and single-station arithmetic round differently: the angles agree
+    # to eps times |coordinates| / distance (the conditioning of atan2 of a difference)
+    ranges = torch.stack([monostatic_parameters(pts, st).range for st in stations], -1)
+    cond = float(pts.abs().max() + 5.0) / float(ranges.min())  # stations lie within 5 m of the origin
+    tol = tolerance(F64, condition=cond)
     for s, st in enumerate(stations):
         m = monostatic_parameters(pts, st)
-        # equal up to the last bit of vectorised float64 arithmetic
-        torch.testing.assert_close(out.azimuth[..., s], m.azimuth, rtol=1e-14, atol=1e-15)
-        torch.testing.assert_close(out.range[..., s], m.range, rtol=1e-14, atol=0)
-        torch.testing.assert_close(out.delay[..., s], m.delay, rtol=1e-14, atol=0)
+        torch.testing.assert_close(out.azimuth[..., s], m.azimuth, rtol=0, atol=tol)
+        torch.testing.assert_close(out.range[..., s], m.range, rtol=tol, atol=0)
+        torch.testing.assert_close(out.delay[..., s], m.delay, rtol=tol, atol=0)
     q, psi = stack_stations(stations, like=pts)
     out2 = multistation_parameters(pts, positions=q, orientations=psi)
     torch.testing.assert_close(out2.azimuth, out.azimuth, rtol=0, atol=0)

@@ -34,7 +34,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from ._checks import check_choice, check_ndim_at_least, check_positive
-from .signals.constellations import symbol_error_rate  # the one SER (engineer B), re-exported here
+from .signals.constellations import symbol_error_rate  # the one SER, re-exported here
 
 __all__ = [
     "GospaResult",

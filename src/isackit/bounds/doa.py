@@ -39,7 +39,9 @@ from .._checks import (
     check_last_dims,
     check_ndim_at_least,
     check_positive,
+    check_positive_int,
 )
+from .._dtypes import REAL_DTYPES, complex_dtype, is_numerically_singular
 from ..impairments.base import ArrayModel
 from .fisher import (
     crb_from_fim,
@@ -48,7 +50,6 @@ from .fisher import (
     merge_complex,
     split_complex,
 )
-from .._dtypes import complex_dtype
 
 __all__ = [
     "crb_doa_deterministic",
@@ -68,15 +69,26 @@ def _check_model(array_model) -> ArrayModel:
 
 def _angles(angles) -> torch.Tensor:
     t = torch.as_tensor(angles)
-    if t.is_complex() or not t.is_floating_point():
-        raise TypeError(f"angles must be a real floating tensor (..., K) in radians, got {t.dtype}")
+    if t.dtype not in REAL_DTYPES:
+        raise TypeError(f"angles must be a float32/float64 tensor (..., K) in radians, got {t.dtype}")
     check_ndim_at_least(t, 1, "angles", "(..., K)")
     return check_finite(t, "angles")
 
 
+def _check_sources(array_model: ArrayModel, k: int) -> None:
+    """K < M: with K ≥ M steering vectors Π⊥_A = 0 and the angles are not identifiable."""
+    m = array_model.num_elements
+    if k >= m:
+        raise ValueError(f"a DOA CRB needs fewer sources than array elements, got K = {k} sources for M = {m}")
+
+
 def _projector_perp(A: torch.Tensor) -> torch.Tensor:
+    G = A.mH @ A
+    if bool(is_numerically_singular(torch.linalg.eigvalsh(G)).any()):
+        raise ValueError("the steering vectors of the sources are linearly dependent (equal angles, or an "
+                         "ambiguity of the array): the angles are not identifiable and the CRB is not defined")
     eye = torch.eye(A.shape[-2], dtype=A.dtype, device=A.device)
-    return eye - A @ torch.linalg.solve(A.mH @ A, A.mH)
+    return eye - A @ torch.linalg.solve(G, A.mH)
 
 
 def _hermitian_params(P: torch.Tensor) -> torch.Tensor:
@@ -124,7 +136,9 @@ def crb_doa_stochastic(array_model: ArrayModel, angles, source_cov: torch.Tensor
     th = _angles(angles)
     check_last_dims(source_cov, (th.shape[-1], th.shape[-1]), "source_cov", "(..., K, K)")
     check_positive(noise_var, "noise_var")
+    num_snapshots = check_positive_int(num_snapshots, "num_snapshots")
     k = th.shape[-1]
+    _check_sources(array_model, k)
     cdtype = complex_dtype(th.dtype)
     P = source_cov.to(cdtype)
     s2 = torch.as_tensor(noise_var, dtype=th.dtype, device=th.device)
@@ -135,7 +149,7 @@ def crb_doa_stochastic(array_model: ArrayModel, angles, source_cov: torch.Tensor
         H = D.mH @ _projector_perp(A) @ D
         G = P @ A.mH @ torch.linalg.solve(R, A) @ P
         fim = (H * G.mT).real * (2.0 * num_snapshots / s2[..., None, None])
-        return torch.linalg.inv(0.5 * (fim + fim.mT))
+        return crb_from_fim(fim)
     batch = torch.broadcast_shapes(th.shape[:-1], P.shape[:-2], s2.shape)
     eta = torch.cat([th.expand(*batch, k), _hermitian_params(P.expand(*batch, k, k)).to(th.dtype),
                      s2.expand(batch)[..., None]], dim=-1)
@@ -167,6 +181,7 @@ def crb_doa_deterministic(array_model: ArrayModel, angles, noise_var, *, signals
     th = _angles(angles)
     check_positive(noise_var, "noise_var")
     k = th.shape[-1]
+    _check_sources(array_model, k)
     cdtype = complex_dtype(th.dtype)
     s2 = torch.as_tensor(noise_var, dtype=th.dtype, device=th.device)
     if signals is not None:
@@ -182,12 +197,12 @@ def crb_doa_deterministic(array_model: ArrayModel, angles, noise_var, *, signals
         if source_cov is None or num_snapshots is None:
             raise ValueError("give signals=(..., K, N), or source_cov=(..., K, K) and num_snapshots")
         check_last_dims(source_cov, (k, k), "source_cov", "(..., K, K)")
-        Phat, n = source_cov.to(cdtype), int(num_snapshots)
+        Phat, n = source_cov.to(cdtype), check_positive_int(num_snapshots, "num_snapshots")
     if method == "closed_form":
         A, (D, _) = array_model.steering_and_derivatives(th, elevation)
         H = D.mH @ _projector_perp(A) @ D
         fim = (H * Phat.mT).real * (2.0 * n / s2[..., None, None])
-        return torch.linalg.inv(0.5 * (fim + fim.mT))
+        return crb_from_fim(fim)
     batch = torch.broadcast_shapes(th.shape[:-1], S.shape[:-2])
     eta = torch.cat([th.expand(*batch, k), split_complex(S.expand(*batch, k, n).reshape(*batch, k * n))], dim=-1)
 

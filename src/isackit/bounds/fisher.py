@@ -42,9 +42,10 @@ import torch
 from torch.func import jacfwd
 
 from .._checks import check_finite, check_ndim_at_least, check_positive, check_positive_int
-from .._dtypes import complex_dtype
+from .._dtypes import complex_dtype, is_numerically_singular
 
 __all__ = [
+    "check_fim",
     "batched_jacobian",
     "crb_from_fim",
     "fisher_deterministic",
@@ -207,6 +208,28 @@ def fisher_gaussian(mean_fn: Callable[[torch.Tensor], torch.Tensor] | None,
     return F + 2.0 * num_snapshots * (J.mH @ W).real
 
 
+def check_fim(fim: torch.Tensor) -> torch.Tensor:
+    r"""Raise a one-line ``ValueError`` if a symmetric FIM ``(..., P, P)`` is numerically singular.
+
+    The test is scale-free: F is first normalised to unit diagonal, F_ij / sqrt(F_ii F_jj)
+    (parameters in seconds and in radians differ by many orders of magnitude without the
+    problem being ill-posed), then :func:`~isackit._dtypes.is_numerically_singular` is applied
+    to its eigenvalues.  A parameter without information (F_ii ≤ 0) is singular too.  A
+    singular FIM means some parameter is not identifiable (a source of zero power, two equal
+    angles, more sources than the array resolves): the CRB does not exist.
+    """
+    with torch.no_grad():
+        d = torch.diagonal(fim, dim1=-2, dim2=-1)
+        if bool((d <= 0).any()):
+            raise ValueError("the Fisher information is singular (a parameter carries no information, "
+                             "e.g. a source of zero power): the CRB is not defined")
+        s = d.rsqrt()
+        if bool(is_numerically_singular(torch.linalg.eigvalsh(fim * s[..., :, None] * s[..., None, :])).any()):
+            raise ValueError("the Fisher information is numerically singular (a parameter is not identifiable, "
+                             "e.g. equal angles or more sources than the array resolves): the CRB is not defined")
+    return fim
+
+
 def crb_from_fim(fim: torch.Tensor, interest_idx: Sequence[int] | slice | None = None) -> torch.Tensor:
     r"""Cramér–Rao bound of the parameters of interest from a full FIM.
 
@@ -226,6 +249,7 @@ def crb_from_fim(fim: torch.Tensor, interest_idx: Sequence[int] | slice | None =
     check_finite(fim, "fim")
     p = fim.shape[-1]
     fim = 0.5 * (fim + fim.mT)
+    check_fim(fim)
     if interest_idx is None:
         return torch.linalg.inv(fim)
     idx = torch.arange(p)[interest_idx] if isinstance(interest_idx, slice) else torch.as_tensor(list(interest_idx))

@@ -9,8 +9,7 @@ marginalised, e.g. the inverse of per-station CRBs), the Fisher information of p
 and PEB = sqrt(tr(F_p⁻¹)) (metres), a lower bound on the position RMSE of any unbiased
 estimator (seed 004, Sec. V; Kay, §3.8 on reparametrisation).
 
-The geometry map defaults to :func:`isackit.geometry.scene.multistation_parameters`
-(engineer A), so the bound uses the library's one definition of local angles and delays.
+The geometry map defaults to :func:`isackit.geometry.scene.multistation_parameters`, so the bound uses the library's one definition of local angles and delays.
 Jacobians are autograd (:func:`~.fisher.batched_jacobian`), batched over positions.
 """
 

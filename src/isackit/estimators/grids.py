@@ -29,29 +29,20 @@ from dataclasses import dataclass, field
 import torch
 
 from .._checks import check_finite, check_positive
-from .._dtypes import complex_dtype
+from .._dtypes import complex_dtype_of, real_dtype_of, tolerance
 
 __all__ = [
+    "QuadraticFormDictionary",
     "SearchGrid",
     "complex_dtype_of",
+    "default_delay_grid",
     "delay_dictionary",
     "kron_dictionary",
+    "quadratic_form_dictionary",
     "real_dtype_of",
     "steering_on",
     "steering_with_derivatives",
 ]
-
-
-def real_dtype_of(x: torch.Tensor) -> torch.dtype:
-    """The real dtype matching ``x`` (float64 for complex128/float64, float32 otherwise)."""
-    if x.dtype in (torch.complex128, torch.float64):
-        return torch.float64
-    return torch.float32
-
-
-def complex_dtype_of(x: torch.Tensor) -> torch.dtype:
-    """The complex dtype matching ``x`` (complex128 for complex128/float64, complex64 otherwise)."""
-    return complex_dtype(real_dtype_of(x))
 
 
 def _model_state_key(model) -> tuple | None:
@@ -197,6 +188,97 @@ class SearchGrid:
         """Delay dictionary ``(N, G)`` on this (delay) grid; see :func:`delay_dictionary`."""
         key = ("delay", float(subcarrier_spacing), int(num_subcarriers), real_dtype_of(like), str(like.device))
         return self.memo(key, lambda: delay_dictionary(self.points_like(like), subcarrier_spacing, num_subcarriers))
+
+
+# ---------------------------------------------------------------------------------------
+# fast quadratic forms on a fixed dictionary
+# ---------------------------------------------------------------------------------------
+class QuadraticFormDictionary:
+    r"""Evaluate q_g(Q) = Re(a_g^H Q a_g) for many Hermitian Q on one dictionary ``A (M, G)``.
+
+    a^H Q a = Σ_m Q_mm |a_m|² + Σ_{m<n} [Re Q_mn · 2Re(a_m^* a_n) + Im Q_mn · (-2Im(a_m^* a_n))],
+    so q = c(Q) Φ with a real feature matrix Φ (M² × G).  Identical rows of Φ (the co-array
+    redundancy of ULAs/URAs) are merged once, at construction: Φ = S^T Φ_u with
+    Φ_u (D × G), and q = (c(Q) S^T) Φ_u.  Construction verifies every merge on the full grid,
+    so the result is exact (to rounding) for any dictionary.
+
+    Attributes:
+        basis: ``(D, G)`` real; ``reduce``: ``(D, M²)`` real; ``norms``: ``(G,)`` = a_g^H a_g.
+    """
+
+    def __init__(self, A: torch.Tensor):
+        if A.ndim != 2 or not A.is_complex():
+            raise ValueError(f"dictionary must be a complex (M, G) tensor, got {A.dtype} {tuple(A.shape)}")
+        M, G = A.shape
+        self.num_elements = M
+        rdt = real_dtype_of(A)
+        iu = torch.triu_indices(M, M, 1, device=A.device)
+        self._iu = iu
+        z = A[iu[0]].conj() * A[iu[1]]
+        phi = torch.cat([A.abs() ** 2, 2.0 * z.real, -2.0 * z.imag], 0).to(rdt)  # (M², G)
+        self.norms = phi[:M].sum(0)
+        F = phi.shape[0]
+        # rows equal in exact arithmetic differ by the rounding of the phases, of order
+        # M·eps·|phi|: merge within 50·M·eps relative (verified on the whole grid below)
+        tol = tolerance(rdt, condition=M, factor=50.0) * max(1.0, float(phi.abs().max()))
+        cols = torch.linspace(0, G - 1, min(G, 64), device=A.device).round().long()
+        sample = phi[:, cols]
+        close = torch.cdist(sample, sample, p=float("inf")) <= tol  # (F, F)
+        rep = close.to(torch.uint8).argmax(-1)  # first close row
+        for _ in range(4):
+            rep = rep[rep]
+        ok = (phi - phi[rep]).abs().amax(-1) <= tol
+        rep = torch.where(ok, rep, torch.arange(F, device=A.device))
+        uniq, group = torch.unique(rep, return_inverse=True)
+        self.basis = phi[uniq].contiguous()  # (D, G)
+        self.normalized_basis = (self.basis / self.norms).contiguous()  # q / (a^H a) in one product
+        reduce = torch.zeros(uniq.numel(), F, dtype=rdt, device=A.device)
+        reduce[group, torch.arange(F, device=A.device)] = 1.0
+        self.reduce = reduce
+
+    @property
+    def num_terms(self) -> int:
+        """D, the number of distinct feature rows kept."""
+        return int(self.basis.shape[0])
+
+    def coefficients(self, Q: torch.Tensor) -> torch.Tensor:
+        """c(Q) S^T: ``(..., D)`` real."""
+        d = torch.diagonal(Q, dim1=-2, dim2=-1).real
+        off = Q[..., self._iu[0], self._iu[1]]
+        c = torch.cat([d, off.real, off.imag], -1).to(self.basis.dtype)
+        return c @ self.reduce.T
+
+    def __call__(self, Q: torch.Tensor, scale: float = 1.0, normalized: bool = False) -> torch.Tensor:
+        """``scale``·q ``(..., G)`` for Hermitian ``Q (..., M, M)`` (divided by a^H a if ``normalized``)."""
+        c = self.coefficients(Q)
+        if scale != 1.0:
+            c = c * scale
+        return c @ (self.normalized_basis if normalized else self.basis)
+
+
+def quadratic_form_dictionary(grid: SearchGrid, model, like: torch.Tensor,
+                              elevation_grid: SearchGrid | None = None) -> QuadraticFormDictionary:
+    """The (cached) :class:`QuadraticFormDictionary` of ``model`` on ``grid`` (× ``elevation_grid``)."""
+    mk = _model_state_key(model)
+    key = None if mk is None else ("qf", mk, None if elevation_grid is None else id(elevation_grid),
+                                    real_dtype_of(like), str(like.device))
+
+    def build():
+        if elevation_grid is None:
+            A = grid.steering(model, like)
+        else:
+            A = grid.steering_2d(model, elevation_grid, like).flatten(-2)
+        return QuadraticFormDictionary(A)
+
+    return grid.memo(key, build, model)
+
+
+
+def default_delay_grid(num_subcarriers: int, subcarrier_spacing: float, oversampling: int = 4) -> SearchGrid:
+    """The unambiguous delay range [0, 1/Δf) sampled at 1/(``oversampling``·N·Δf) seconds."""
+    check_positive(subcarrier_spacing, "subcarrier_spacing")
+    step = 1.0 / (oversampling * num_subcarriers * subcarrier_spacing)
+    return SearchGrid(0.0, (1.0 - 1.0 / (oversampling * num_subcarriers)) / subcarrier_spacing, step, name="delay")
 
 
 def delay_dictionary(delays: torch.Tensor, subcarrier_spacing: float, num_subcarriers: int) -> torch.Tensor:

@@ -38,7 +38,7 @@ chunked over the last grid axis):
 * MUSIC   P_M = ‖x‖² / (‖x‖² - ‖E_s^H x‖²)       (w_j = the K signal eigenvectors of R)
 * MVDR    P_C = 1 / x^H (R + δI)^{-1} x          (:func:`separable_quadratic_form`: Q is
   contracted axis by axis on both sides, the last axis by co-array-reduced quadratic forms)
-* Bartlett (one snapshot, no smoothing) |x^H vec(X)|² / ‖x‖² — C1's
+* Bartlett (one snapshot, no smoothing) |x^H vec(X)|² / ‖x‖² —
   :func:`~.spectral.angle_delay_spectrum` / :func:`~.spectral.angle_angle_delay_spectrum`.
 
 Cost of the MUSIC map: K·(Π_p w_p·G_1 + …) ≈ K·w_P·Π G_p multiply-adds, memory bounded by
@@ -63,31 +63,36 @@ Kailath, IEEE TASSP 1985 (spatial smoothing); seed 001 (3-D Bartlett/MUSIC basel
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .._checks import check_last_dims
+from .._dtypes import complex_dtype_of, eps, is_numerically_singular, real_dtype_of, tolerance
 from .base import EstimationResult, Estimator, register
-from .grids import SearchGrid, complex_dtype_of, delay_dictionary, real_dtype_of, steering_with_derivatives
-from .peaks import find_peaks, peaks_to_coordinates, refine_parabolic
-from .preprocessing import forward_backward as _forward_backward
-from .spectral import (
-    AZIMUTH_GRID_2D,
-    QuadraticFormDictionary,
-    _chunks,
-    _finish,
-    _hermitian,
-    _loaded,
-    _quad,
-    _sanitize_covariance,
-    angle_angle_delay_spectrum,
-    angle_delay_spectrum,
+from .common import (
+    batch_chunks,
     check_covariance,
-    music_refine,
+    check_data,
+    hermitian,
+    loaded_covariance,
+    make_result,
+    quadratic_form,
+    sanitize_covariance,
+    sanitize_data,
     signal_subspace,
 )
+from .grids import (
+    QuadraticFormDictionary,
+    SearchGrid,
+    default_delay_grid,
+    delay_dictionary,
+    steering_with_derivatives,
+)
+from .peaks import find_peaks, peaks_to_coordinates, refine_parabolic
+from .preprocessing import forward_backward as _forward_backward
+from .spectral import AZIMUTH_GRID_2D, angle_angle_delay_spectrum, angle_delay_spectrum, music_refine
 
 __all__ = [
     "AOA_GRID",
@@ -103,7 +108,11 @@ __all__ = [
     "angle_delay_bartlett",
     "angle_delay_music",
     "angle_delay_mvdr",
-    "default_delay_grid",
+    "BARTLETT_JOINT",
+    "JointSpectrum",
+    "JointStage",
+    "MUSIC_JOINT",
+    "MVDR_JOINT",
     "joint_music_spectrum",
     "joint_mvdr_spectrum",
     "separable_energy",
@@ -115,12 +124,6 @@ __all__ = [
 AOA_GRID = SearchGrid.degrees(-90.0, 90.0, 1.0, name="aoa")
 AOD_GRID = SearchGrid.degrees(-90.0, 90.0, 1.0, name="aod")
 _MAX_ELEMENTS = 1 << 22  # complex entries of the largest intermediate of a grid map
-
-
-def default_delay_grid(num_subcarriers: int, subcarrier_spacing: float, oversampling: int = 4) -> SearchGrid:
-    """The unambiguous delay range [0, 1/Δf) sampled at 1/(``oversampling``·N·Δf) seconds."""
-    step = 1.0 / (oversampling * num_subcarriers * subcarrier_spacing)
-    return SearchGrid(0.0, (1.0 - 1.0 / (oversampling * num_subcarriers)) / subcarrier_spacing, step, name="delay")
 
 
 # ---------------------------------------------------------------------------------------
@@ -255,18 +258,17 @@ def joint_music_spectrum(R: torch.Tensor, factors, num_sources: int) -> torch.Te
         ``(..., G_1, …, G_P)`` real (capped at 1/eps).  Differentiable.
     """
     check_covariance(R, math.prod(int(f.shape[0]) for f in factors))
-    Es = signal_subspace(_hermitian(R), num_sources)
+    Es = signal_subspace(hermitian(R), num_sources)
     norms = _product_norms(factors)
     e = separable_energy(Es, factors)
-    eps = torch.finfo(real_dtype_of(R)).eps
-    return norms / (norms - e).clamp_min(eps * norms)
+    return norms / (norms - e).clamp_min(eps(R.dtype) * norms)
 
 
 def _mvdr_whitener(R: torch.Tensor, loading: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W = V Λ^{-1/2} with W W^H = (R + δI)^{-1}, valid); numerically singular → invalid."""
-    w, V = torch.linalg.eigh(_loaded(R, loading))
-    wmax = w[..., -1:].clamp_min(torch.finfo(w.dtype).tiny)
-    valid = w[..., 0] > 10 * torch.finfo(w.dtype).eps * wmax[..., 0]
+    """(W = V Λ^{-1/2} with W W^H = (R + δI)^{-1}, valid); numerically singular → invalid
+    (:func:`~isackit._dtypes.is_numerically_singular`)."""
+    w, V = torch.linalg.eigh(loaded_covariance(R, loading))
+    valid = ~is_numerically_singular(w)
     w = torch.where(valid[..., None], w, torch.ones_like(w))
     return V * w.rsqrt()[..., None, :].to(V.dtype), valid
 
@@ -356,16 +358,17 @@ def _check_shift_invariant(axis: _Axis, like: torch.Tensor):
         return
     A = axis.grid.steering(axis.model, like)
     r = A[1:] * A[:-1].conj()
-    tol = (1e-4 if real_dtype_of(like) == torch.float32 else 1e-9) * float(A.abs().max()) ** 2
+    # a[m+1]/a[m] of a ULA agree to the rounding of the phases (≈ M·eps): allow 1000·M·eps
+    tol = tolerance(real_dtype_of(like), condition=A.shape[0], factor=1000.0) * float(A.abs().max()) ** 2
     if float((r - r[:1]).abs().max()) > tol:
         raise ValueError("sub-array smoothing (window < number of elements) needs a shift-invariant "
                          "(uniform linear) array response; use the full aperture for this array")
 
 
-def _make_axes(specs, num_targets: int, like: torch.Tensor) -> list[_Axis]:
+def _make_axes(specs, num_sources: int, like: torch.Tensor) -> list[_Axis]:
     """specs: (grid, length, window or None, model or None, Δf or None, default window)."""
-    if isinstance(num_targets, bool) or not isinstance(num_targets, int):
-        raise ValueError(f"num_targets must be a positive integer, got {num_targets!r}")
+    if isinstance(num_sources, bool) or not isinstance(num_sources, int):
+        raise ValueError(f"num_sources must be a positive integer, got {num_sources!r}")
     axes = []
     for grid, length, window, model, df, default in specs:
         if not isinstance(grid, SearchGrid):
@@ -374,12 +377,12 @@ def _make_axes(specs, num_targets: int, like: torch.Tensor) -> list[_Axis]:
         if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= length:
             raise ValueError(f"window of the {grid.name} axis must be an integer in [1, {length}], got {w!r}")
         axes.append(_Axis(grid, length, w, model, df))
-    K = num_targets
+    K = num_sources
     D = math.prod(a.window for a in axes)
     n_win = math.prod(a.length - a.window + 1 for a in axes)
     if K < 1 or D <= K:
-        raise ValueError(f"num_targets must be in [1, D-1] with D = {D} (the smoothed snapshot "
-                         f"dimension), got {num_targets}")
+        raise ValueError(f"num_sources must be in [1, D-1] with D = {D} (the smoothed snapshot "
+                         f"dimension), got {num_sources}")
     if n_win < K:
         raise ValueError(f"smoothing gives {n_win} window(s) < {K} targets: coherent paths cannot be "
                          f"separated; use a smaller sub-band / sub-array")
@@ -391,15 +394,6 @@ def _make_axes(specs, num_targets: int, like: torch.Tensor) -> list[_Axis]:
 # ---------------------------------------------------------------------------------------
 # the shared pipeline
 # ---------------------------------------------------------------------------------------
-def _sanitize_data(X: torch.Tensor, ndim: int):
-    """(X with non-finite batch elements zeroed, valid (B,)) for X ``(B, …)``."""
-    flat = torch.view_as_real(X).flatten(1)
-    finite = torch.isfinite(flat).all(-1)
-    X0 = torch.where(finite.reshape(-1, *([1] * ndim)), X, torch.zeros_like(X))
-    power = _sq(X0).flatten(1).sum(-1)
-    return X0, finite & (power > 0)
-
-
 def _refine_coordinate(score, psi: torch.Tensor, iterations: int, sweeps: int) -> torch.Tensor:
     """Coordinate-wise parabolic maximisation of ``score(psi (B, K, P)) → (B, K)`` (unit steps)."""
     P = psi.shape[-1]
@@ -412,130 +406,185 @@ def _refine_coordinate(score, psi: torch.Tensor, iterations: int, sweeps: int) -
     return psi
 
 
-def _run(method: str, X: torch.Tensor, axes: list[_Axis], num_targets: int, names,
+@dataclass(frozen=True)
+class JointStage:
+    """What a :class:`JointSpectrum` prepares for one flattened batch ``(B, …)``.
+
+    Attributes:
+        valid: ``(B,)`` bool, False where the method cannot use the element (rank, conditioning).
+        grid_map: ``slice → (b, G_1, …, G_P)`` score on the product grid whose K largest local
+            maxima are the grid estimates.
+        refine: ``(u (B, K, P) in grid steps, kron, iterations, sweeps) → u`` off-grid refinement.
+        display: ``score → spectrum`` returned to the user (None: the score itself).
+    """
+
+    valid: torch.Tensor
+    grid_map: Callable[[slice], torch.Tensor]
+    refine: Callable[..., torch.Tensor]
+    display: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+class JointSpectrum:
+    """A spectral method of the joint CSI estimators: its one hook is :meth:`prepare`.
+
+    ``smoothing`` says whether the method works on the spatial–frequency smoothed covariance
+    (MUSIC, MVDR) or on the raw single snapshot (Bartlett).
+    """
+
+    smoothing: bool = True
+
+    def prepare(self, X: torch.Tensor, axes: list[_Axis], factors: list[torch.Tensor], num_sources: int, *,
+                loading: float, forward_backward: bool) -> JointStage:  # pragma: no cover - abstract
+        """The grid score and the refinement for CSI ``X (B, S_1, …, S_P)`` in parameter order."""
+        raise NotImplementedError
+
+
+class _BartlettJoint(JointSpectrum):
+    """|x^H vec(X)|² / ‖x‖² on the raw snapshot; coordinate-wise parabolic refinement."""
+
+    smoothing = False
+
+    def prepare(self, X, axes, factors, num_sources, *, loading, forward_backward):
+        P = len(axes)
+        H = X.transpose(-1, -2) if P == 2 else X.movedim(-1, 1)  # back to (B, N, M[, M_t])
+
+        def grid_map(sl):
+            if P == 2:
+                return angle_delay_spectrum(H[sl], factors[0], factors[1])
+            return angle_angle_delay_spectrum(H[sl], factors[0], factors[1], factors[2])
+
+        h = X.reshape(X.shape[0], -1)  # parameter order: matches the Kronecker response
+
+        def refine(u, kron, iterations, sweeps):
+            def score(v):
+                x = kron.steering(*v.unbind(-1))  # (B, D, K)
+                return _sq((x.conj() * h[..., None]).sum(-2)) / _sq(x).sum(-2)
+            return _refine_coordinate(score, u, iterations, sweeps)
+
+        return JointStage(torch.ones(X.shape[0], dtype=torch.bool, device=X.device), grid_map, refine)
+
+
+def _smoothed(X, axes, forward_backward):
+    R = smoothed_covariance(X, tuple(a.window for a in axes), forward_backward)
+    R, ok = sanitize_covariance(R)
+    return hermitian(R), ok
+
+
+class _MUSICJoint(JointSpectrum):
+    """Fraction of the atom in the signal subspace, ‖E_s^H x‖²/‖x‖² ∈ [0, 1]; Gauss–Newton refinement."""
+
+    def prepare(self, X, axes, factors, num_sources, *, loading, forward_backward):
+        R, ok = _smoothed(X, axes, forward_backward)
+        W = signal_subspace(R, num_sources)
+        norms = _product_norms(factors)
+        floor = eps(X.dtype)
+
+        def grid_map(sl):
+            return separable_energy(W[sl], factors) / norms
+
+        def refine(u, kron, iterations, sweeps):
+            return music_refine(R, kron, u, num_sources, 1.0, iterations, W)
+
+        return JointStage(ok, grid_map, refine, lambda s: 1.0 / (1.0 - s).clamp_min(floor))
+
+
+class _MVDRJoint(JointSpectrum):
+    """-x^H (R + δI)^{-1} x (the negative inverse MVDR power); coordinate-wise parabolic refinement."""
+
+    def prepare(self, X, axes, factors, num_sources, *, loading, forward_backward):
+        R, ok = _smoothed(X, axes, forward_backward)
+        W, ok_w = _mvdr_whitener(R, loading)
+        Ri = hermitian(W @ W.mH)
+
+        def grid_map(sl):
+            return -separable_quadratic_form(Ri[sl], factors)
+
+        def refine(u, kron, iterations, sweeps):
+            def score(v):
+                return -quadratic_form(kron.steering(*v.unbind(-1)), Ri)
+            return _refine_coordinate(score, u, iterations, sweeps)
+
+        return JointStage(ok & ok_w, grid_map, refine, lambda s: -1.0 / s)
+
+
+#: the joint spectral methods (the hook objects the public functions and classes use)
+BARTLETT_JOINT, MUSIC_JOINT, MVDR_JOINT = _BartlettJoint(), _MUSICJoint(), _MVDRJoint()
+
+
+def _run(method: JointSpectrum, X: torch.Tensor, axes: list[_Axis], num_sources: int, names,
          *, grid_only: bool, iterations: int, sweeps: int, loading: float, forward_backward: bool,
          chunk_size: int, return_spectrum: bool) -> EstimationResult:
-    """``X``: the CSI in parameter order ``(..., M[, M_t], N)``."""
+    """Grid search + refinement of ``method`` on CSI ``X (..., M[, M_t], N)`` in parameter order."""
     P = len(axes)
-    K = int(num_targets)
+    K = int(num_sources)
     with torch.no_grad():
         batch = X.shape[:-P]
-        Xf, valid = _sanitize_data(X.reshape(-1, *X.shape[-P:]), P)
+        Xf, valid = sanitize_data(X.reshape(-1, *X.shape[-P:]), P)
         factors = [a.dictionary(X) for a in axes]
         grids = tuple(a.grid.points_like(X) for a in axes)
         steps = torch.tensor([a.grid.step for a in axes], dtype=real_dtype_of(X), device=X.device)
-        kron = _KronResponse(axes, complex_dtype_of(X))
-        B = Xf.shape[0]
-        if method == "bartlett":
-            Hf = Xf.transpose(-1, -2) if P == 2 else Xf.movedim(-1, 1)  # back to (B, N, M[, M_t])
-            if P == 2:
-                def grid_map(sl):
-                    return angle_delay_spectrum(Hf[sl], factors[0], factors[1])
-            else:
-                def grid_map(sl):
-                    return angle_angle_delay_spectrum(Hf[sl], factors[0], factors[1], factors[2])
-            display = None
-        else:
-            R = smoothed_covariance(Xf, tuple(a.window for a in axes), forward_backward)
-            R, ok = _sanitize_covariance(R)
-            valid = valid & ok
-            R = _hermitian(R)
-            if method == "music":
-                W = signal_subspace(R, K)
-                norms = _product_norms(factors)
-
-                def grid_map(sl):  # fraction of the atom in the signal subspace, in [0, 1]
-                    return separable_energy(W[sl], factors) / norms
-                eps = torch.finfo(real_dtype_of(X)).eps
-
-                def display(s):
-                    return 1.0 / (1.0 - s).clamp_min(eps)
-            else:
-                W, ok = _mvdr_whitener(R, loading)
-                valid = valid & ok
-                Ri = _hermitian(W @ W.mH)
-
-                def grid_map(sl):
-                    return -separable_quadratic_form(Ri[sl], factors)
-
-                def display(s):
-                    return -1.0 / s
+        stage = method.prepare(Xf, axes, factors, K, loading=loading, forward_backward=forward_backward)
+        valid = valid & stage.valid
         outs, founds, specs = [], [], []
-        for sl in _chunks(B, chunk_size):
-            s = grid_map(sl)
+        for sl in batch_chunks(Xf.shape[0], chunk_size):
+            s = stage.grid_map(sl)
             _, idx, found = find_peaks(s, K, ndim=P)
             outs.append(peaks_to_coordinates(idx, found, grids))
             founds.append(found)
             if return_spectrum:
-                specs.append(s if display is None else display(s))
+                specs.append(s if stage.display is None else stage.display(s))
         est = torch.cat(outs, 0)
         found = torch.cat(founds, 0)
         spec = torch.cat(specs, 0) if return_spectrum else None
         if not grid_only:
+            kron = _KronResponse(axes, complex_dtype_of(X))
             u = torch.nan_to_num(est) / steps  # parameters in units of grid steps
-            if method == "music":
-                u = music_refine(R, kron, u, K, 1.0, iterations, W)
-            else:
-                if method == "bartlett":
-                    h = Xf.reshape(B, -1)  # parameter order: matches the Kronecker response
-
-                    def score(v):
-                        x = kron.steering(*v.unbind(-1))  # (B, D, K)
-                        return _sq((x.conj() * h[..., None]).sum(-2)) / _sq(x).sum(-2)
-                else:
-                    def score(v):
-                        return -_quad(kron.steering(*v.unbind(-1)), Ri)
-                u = _refine_coordinate(score, u, iterations, sweeps)
-            est = u * steps
-        return _finish(est, found, valid, batch, spec, grids if return_spectrum else None, names)
+            est = stage.refine(u, kron, iterations, sweeps) * steps
+        return make_result(est, found, valid, batch, names, spectrum=spec, grids=grids if return_spectrum else None)
 
 
 # ---------------------------------------------------------------------------------------
 # public pipelines
 # ---------------------------------------------------------------------------------------
 def _check_csi(H: torch.Tensor, dims, what: str):
-    if not isinstance(H, torch.Tensor):
-        raise TypeError(f"H must be a torch.Tensor of shape {what}, got {type(H).__name__}")
-    check_last_dims(H, dims, "H", what)
-    if not H.is_complex():
-        raise TypeError(f"H must be complex (complex64 or complex128), got {H.dtype}")
+    check_data(H, dims, "H", what, finite=True)
     if H.shape[-len(dims)] < 2:
         raise ValueError(f"H needs at least 2 subcarriers, got shape {tuple(H.shape)}")
 
 
-def _angle_delay(method, H, array, num_targets, azimuth_grid, delay_grid, subcarrier_spacing, subband,
-                 subarray, **kw):
+def _angle_delay(method: JointSpectrum, H, array, num_sources, azimuth_grid, delay_grid, subcarrier_spacing,
+                 subband, subarray, **kw):
     M = array.num_elements
     _check_csi(H, (None, M), f"(..., N, M={M})")
     N = H.shape[-2]
-    smooth = method != "bartlett"
+    smooth = method.smoothing
     dgrid = default_delay_grid(N, subcarrier_spacing) if delay_grid is None else delay_grid
     axes = _make_axes([(azimuth_grid, M, subarray if smooth else M, array, None, M),
                        (dgrid, N, subband if smooth else N, None, float(subcarrier_spacing),
                         (N + 1) // 2 if smooth else N)],
-                      num_targets if smooth else 1, H)
-    return _run(method, H.transpose(-1, -2), axes, num_targets, ("azimuth", "delay"), **kw)
+                      num_sources if smooth else 1, H)
+    return _run(method, H.transpose(-1, -2), axes, num_sources, ("azimuth", "delay"), **kw)
 
 
-def _angle_angle_delay(method, H, rx_array, tx_array, num_targets, aoa_grid, aod_grid, delay_grid,
+def _angle_angle_delay(method: JointSpectrum, H, rx_array, tx_array, num_sources, aoa_grid, aod_grid, delay_grid,
                        subcarrier_spacing, subband, rx_subarray, tx_subarray, **kw):
     Mr, Mt = rx_array.num_elements, tx_array.num_elements
     _check_csi(H, (None, Mr, Mt), f"(..., N, M_r={Mr}, M_t={Mt})")
     N = H.shape[-3]
-    smooth = method != "bartlett"
+    smooth = method.smoothing
     dgrid = default_delay_grid(N, subcarrier_spacing) if delay_grid is None else delay_grid
     axes = _make_axes([(aoa_grid, Mr, rx_subarray if smooth else Mr, rx_array, None, Mr),
                        (aod_grid, Mt, tx_subarray if smooth else Mt, tx_array, None, Mt),
                        (dgrid, N, subband if smooth else N, None, float(subcarrier_spacing),
                         (N + 1) // 2 if smooth else N)],
-                      num_targets if smooth else 1, H)
-    return _run(method, H.movedim(-3, -1), axes, num_targets, ("aoa", "aod", "delay"), **kw)
+                      num_sources if smooth else 1, H)
+    return _run(method, H.movedim(-3, -1), axes, num_sources, ("aoa", "aod", "delay"), **kw)
 
 
 _DOC_COMMON = """
     Args:
         H: CSI ``(..., N, M)`` (angle–delay) or ``(..., N, M_r, M_t)`` (angle–angle–delay).
-        num_targets: K, the number of peaks picked (and the MUSIC signal-subspace dimension).
+        num_sources: K paths, the number of peaks picked (and the MUSIC signal-subspace dimension).
         *_grid: :class:`SearchGrid` per parameter (radians, seconds); ``delay_grid=None`` →
             :func:`default_delay_grid` (quarter resolution over [0, 1/Δf)).
         subcarrier_spacing: Δf in Hz.
@@ -556,7 +605,7 @@ _DOC_COMMON = """
 """
 
 
-def angle_delay_music(H: torch.Tensor, array, num_targets: int, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
+def angle_delay_music(H: torch.Tensor, array, num_sources: int, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
                       delay_grid: SearchGrid | None = None, subcarrier_spacing: float = 240e3, *,
                       subband: int | None = None, subarray: int | None = None, forward_backward: bool = False,
                       grid_only: bool = False, iterations: int = 8, chunk_size: int = 16,
@@ -574,67 +623,67 @@ def angle_delay_music(H: torch.Tensor, array, num_targets: int, azimuth_grid: Se
         >>> [round(v, 6) for v in res.estimates[:, 0].tolist()], res.parameters
         ([-0.3, 0.2], ('azimuth', 'delay'))
     """
-    return _angle_delay("music", H, array, num_targets, azimuth_grid, delay_grid, subcarrier_spacing, subband,
+    return _angle_delay(MUSIC_JOINT, H, array, num_sources, azimuth_grid, delay_grid, subcarrier_spacing, subband,
                         subarray, grid_only=grid_only, iterations=iterations, sweeps=0, loading=0.0,
                         forward_backward=forward_backward, chunk_size=chunk_size, return_spectrum=return_spectrum)
 
 
-def angle_delay_mvdr(H: torch.Tensor, array, num_targets: int, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
+def angle_delay_mvdr(H: torch.Tensor, array, num_sources: int, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
                      delay_grid: SearchGrid | None = None, subcarrier_spacing: float = 240e3, *,
                      loading: float = 1e-3, subband: int | None = None, subarray: int | None = None,
                      forward_backward: bool = False, grid_only: bool = False, iterations: int = 8,
                      sweeps: int = 2, chunk_size: int = 16, return_spectrum: bool = False) -> EstimationResult:
     """Joint angle–delay MVDR (relative loading ``loading``), coordinate-parabolic refined."""
-    return _angle_delay("mvdr", H, array, num_targets, azimuth_grid, delay_grid, subcarrier_spacing, subband,
+    return _angle_delay(MVDR_JOINT, H, array, num_sources, azimuth_grid, delay_grid, subcarrier_spacing, subband,
                         subarray, grid_only=grid_only, iterations=iterations, sweeps=sweeps, loading=loading,
                         forward_backward=forward_backward, chunk_size=chunk_size, return_spectrum=return_spectrum)
 
 
-def angle_delay_bartlett(H: torch.Tensor, array, num_targets: int, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
+def angle_delay_bartlett(H: torch.Tensor, array, num_sources: int, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
                          delay_grid: SearchGrid | None = None, subcarrier_spacing: float = 240e3, *,
                          grid_only: bool = False, iterations: int = 8, sweeps: int = 2, chunk_size: int = 16,
                          return_spectrum: bool = False) -> EstimationResult:
-    """Joint angle–delay Bartlett (C1's :func:`~.spectral.angle_delay_spectrum`) + refinement."""
-    return _angle_delay("bartlett", H, array, num_targets, azimuth_grid, delay_grid, subcarrier_spacing, None,
+    """Joint angle–delay Bartlett (the map of :func:`~.spectral.angle_delay_spectrum`) + refinement."""
+    return _angle_delay(BARTLETT_JOINT, H, array, num_sources, azimuth_grid, delay_grid, subcarrier_spacing, None,
                         None, grid_only=grid_only, iterations=iterations, sweeps=sweeps, loading=0.0,
                         forward_backward=False, chunk_size=chunk_size, return_spectrum=return_spectrum)
 
 
-def angle_angle_delay_music(H: torch.Tensor, rx_array, tx_array, num_targets: int, aoa_grid: SearchGrid = AOA_GRID,
+def angle_angle_delay_music(H: torch.Tensor, rx_array, tx_array, num_sources: int, aoa_grid: SearchGrid = AOA_GRID,
                             aod_grid: SearchGrid = AOD_GRID, delay_grid: SearchGrid | None = None,
                             subcarrier_spacing: float = 240e3, *, subband: int | None = None,
                             rx_subarray: int | None = None, tx_subarray: int | None = None,
                             forward_backward: bool = False, grid_only: bool = False, iterations: int = 8,
                             chunk_size: int = 4, return_spectrum: bool = False) -> EstimationResult:
     """Joint AoA–AoD–delay MUSIC (seed 001 baseline) on smoothed bistatic CSI, GN refined."""
-    return _angle_angle_delay("music", H, rx_array, tx_array, num_targets, aoa_grid, aod_grid, delay_grid,
+    return _angle_angle_delay(MUSIC_JOINT, H, rx_array, tx_array, num_sources, aoa_grid, aod_grid, delay_grid,
                               subcarrier_spacing, subband, rx_subarray, tx_subarray, grid_only=grid_only,
                               iterations=iterations, sweeps=0, loading=0.0, forward_backward=forward_backward,
                               chunk_size=chunk_size, return_spectrum=return_spectrum)
 
 
-def angle_angle_delay_mvdr(H: torch.Tensor, rx_array, tx_array, num_targets: int, aoa_grid: SearchGrid = AOA_GRID,
+def angle_angle_delay_mvdr(H: torch.Tensor, rx_array, tx_array, num_sources: int, aoa_grid: SearchGrid = AOA_GRID,
                            aod_grid: SearchGrid = AOD_GRID, delay_grid: SearchGrid | None = None,
                            subcarrier_spacing: float = 240e3, *, loading: float = 1e-3, subband: int | None = None,
                            rx_subarray: int | None = None, tx_subarray: int | None = None,
                            forward_backward: bool = False, grid_only: bool = False, iterations: int = 8,
                            sweeps: int = 2, chunk_size: int = 4, return_spectrum: bool = False) -> EstimationResult:
     """Joint AoA–AoD–delay MVDR on smoothed bistatic CSI, coordinate-parabolic refined."""
-    return _angle_angle_delay("mvdr", H, rx_array, tx_array, num_targets, aoa_grid, aod_grid, delay_grid,
+    return _angle_angle_delay(MVDR_JOINT, H, rx_array, tx_array, num_sources, aoa_grid, aod_grid, delay_grid,
                               subcarrier_spacing, subband, rx_subarray, tx_subarray, grid_only=grid_only,
                               iterations=iterations, sweeps=sweeps, loading=loading,
                               forward_backward=forward_backward, chunk_size=chunk_size,
                               return_spectrum=return_spectrum)
 
 
-def angle_angle_delay_bartlett(H: torch.Tensor, rx_array, tx_array, num_targets: int,
+def angle_angle_delay_bartlett(H: torch.Tensor, rx_array, tx_array, num_sources: int,
                                aoa_grid: SearchGrid = AOA_GRID, aod_grid: SearchGrid = AOD_GRID,
                                delay_grid: SearchGrid | None = None, subcarrier_spacing: float = 240e3, *,
                                grid_only: bool = False, iterations: int = 8, sweeps: int = 2, chunk_size: int = 4,
                                return_spectrum: bool = False) -> EstimationResult:
-    """Joint AoA–AoD–delay Bartlett (seed 001 baseline; C1's
+    """Joint AoA–AoD–delay Bartlett (seed 001 baseline; the map of
     :func:`~.spectral.angle_angle_delay_spectrum`) + coordinate-parabolic refinement."""
-    return _angle_angle_delay("bartlett", H, rx_array, tx_array, num_targets, aoa_grid, aod_grid, delay_grid,
+    return _angle_angle_delay(BARTLETT_JOINT, H, rx_array, tx_array, num_sources, aoa_grid, aod_grid, delay_grid,
                               subcarrier_spacing, None, None, None, grid_only=grid_only, iterations=iterations,
                               sweeps=sweeps, loading=0.0, forward_backward=False, chunk_size=chunk_size,
                               return_spectrum=return_spectrum)
@@ -642,7 +691,8 @@ def angle_angle_delay_bartlett(H: torch.Tensor, rx_array, tx_array, num_targets:
 
 for _f in (angle_delay_music, angle_delay_mvdr, angle_delay_bartlett, angle_angle_delay_music,
            angle_angle_delay_mvdr, angle_angle_delay_bartlett):
-    _f.__doc__ += _DOC_COMMON
+    if _f.__doc__ is not None:  # docstrings are stripped under python -OO
+        _f.__doc__ += _DOC_COMMON
 
 
 # ---------------------------------------------------------------------------------------
@@ -650,20 +700,20 @@ for _f in (angle_delay_music, angle_delay_mvdr, angle_delay_bartlett, angle_angl
 # ---------------------------------------------------------------------------------------
 class _AngleDelayEstimator(Estimator):
     """Common constructor of the angle–delay CSI estimators (keyword hyper-parameters stored
-    unchanged); ``__call__`` forwards them to ``_function``."""
+    unchanged); :meth:`estimate` runs the class's :class:`JointSpectrum` ``method`` (options a
+    method does not use, e.g. ``loading`` for MUSIC, are ignored)."""
 
     input_kind = "csi"
     parameters = ("azimuth", "delay")
-    _function = None
-    _smoothing = True
+    method: JointSpectrum
 
-    def __init__(self, array, num_targets: int = 1, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
+    def __init__(self, array, num_sources: int = 1, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
                  delay_grid: SearchGrid | None = None, subcarrier_spacing: float = 240e3, *,
                  subband: int | None = None, subarray: int | None = None, forward_backward: bool = False,
                  loading: float = 1e-3, grid_only: bool = False, iterations: int = 8, chunk_size: int = 16,
                  return_spectrum: bool = False):
         self.array = array
-        self.num_targets = num_targets
+        self.num_sources = num_sources
         self.azimuth_grid = azimuth_grid
         self.delay_grid = delay_grid
         self.subcarrier_spacing = subcarrier_spacing
@@ -676,14 +726,12 @@ class _AngleDelayEstimator(Estimator):
         self.chunk_size = chunk_size
         self.return_spectrum = return_spectrum
 
-    def _options(self) -> dict:
-        return {"subband": self.subband, "subarray": self.subarray, "forward_backward": self.forward_backward}
-
-    def __call__(self, H: torch.Tensor) -> EstimationResult:
-        return type(self)._function(H, self.array, self.num_targets, self.azimuth_grid, self.delay_grid,
-                                    self.subcarrier_spacing, grid_only=self.grid_only, iterations=self.iterations,
-                                    chunk_size=self.chunk_size, return_spectrum=self.return_spectrum,
-                                    **self._options())
+    def estimate(self, H: torch.Tensor) -> EstimationResult:
+        return _angle_delay(type(self).method, H, self.array, self.num_sources, self.azimuth_grid, self.delay_grid,
+                            self.subcarrier_spacing, self.subband, self.subarray, grid_only=self.grid_only,
+                            iterations=self.iterations, sweeps=2, loading=self.loading,
+                            forward_backward=self.forward_backward, chunk_size=self.chunk_size,
+                            return_spectrum=self.return_spectrum)
 
     @classmethod
     def example(cls, dtype=torch.complex128, device="cpu", generator=None):
@@ -710,7 +758,7 @@ class MUSICAngleDelay(_AngleDelayEstimator):
     ``grid_only``.  ``loading`` is unused (kept for a uniform signature).  Estimates
     ``(..., K, 2)`` ("azimuth", "delay" in seconds)."""
 
-    _function = staticmethod(angle_delay_music)
+    method = MUSIC_JOINT
 
 
 @register("mvdr_angle_delay")
@@ -718,27 +766,25 @@ class MVDRAngleDelay(_AngleDelayEstimator):
     """Joint angle–delay MVDR on smoothed single-snapshot CSI (:func:`angle_delay_mvdr`),
     relative diagonal loading ``loading``, coordinate-parabolic refinement unless ``grid_only``."""
 
-    _function = staticmethod(angle_delay_mvdr)
-
-    def _options(self) -> dict:
-        return {**super()._options(), "loading": self.loading}
+    method = MVDR_JOINT
 
 
 class _AngleAngleDelayEstimator(Estimator):
     """Common constructor of the AoA–AoD–delay CSI estimators (bistatic CSI ``(..., N, M_r, M_t)``)."""
 
     input_kind = "csi"
+    input_ndim = 3
     parameters = ("aoa", "aod", "delay")
-    _function = None
+    method: JointSpectrum
 
-    def __init__(self, rx_array, tx_array, num_targets: int = 1, aoa_grid: SearchGrid = AOA_GRID,
+    def __init__(self, rx_array, tx_array, num_sources: int = 1, aoa_grid: SearchGrid = AOA_GRID,
                  aod_grid: SearchGrid = AOD_GRID, delay_grid: SearchGrid | None = None,
                  subcarrier_spacing: float = 240e3, *, subband: int | None = None, rx_subarray: int | None = None,
                  tx_subarray: int | None = None, forward_backward: bool = False, loading: float = 1e-3,
                  grid_only: bool = False, iterations: int = 8, chunk_size: int = 4, return_spectrum: bool = False):
         self.rx_array = rx_array
         self.tx_array = tx_array
-        self.num_targets = num_targets
+        self.num_sources = num_sources
         self.aoa_grid = aoa_grid
         self.aod_grid = aod_grid
         self.delay_grid = delay_grid
@@ -753,30 +799,27 @@ class _AngleAngleDelayEstimator(Estimator):
         self.chunk_size = chunk_size
         self.return_spectrum = return_spectrum
 
-    def _options(self) -> dict:
-        return {"subband": self.subband, "rx_subarray": self.rx_subarray, "tx_subarray": self.tx_subarray,
-                "forward_backward": self.forward_backward}
-
-    def __call__(self, H: torch.Tensor) -> EstimationResult:
-        return type(self)._function(H, self.rx_array, self.tx_array, self.num_targets, self.aoa_grid,
-                                    self.aod_grid, self.delay_grid, self.subcarrier_spacing,
-                                    grid_only=self.grid_only, iterations=self.iterations,
-                                    chunk_size=self.chunk_size, return_spectrum=self.return_spectrum,
-                                    **self._options())
+    def estimate(self, H: torch.Tensor) -> EstimationResult:
+        return _angle_angle_delay(type(self).method, H, self.rx_array, self.tx_array, self.num_sources,
+                                  self.aoa_grid, self.aod_grid, self.delay_grid, self.subcarrier_spacing,
+                                  self.subband, self.rx_subarray, self.tx_subarray, grid_only=self.grid_only,
+                                  iterations=self.iterations, sweeps=2, loading=self.loading,
+                                  forward_backward=self.forward_backward, chunk_size=self.chunk_size,
+                                  return_spectrum=self.return_spectrum)
 
     @classmethod
-    def example(cls, dtype=torch.complex128, device="cpu", generator=None, num_targets: int = 2):
+    def example(cls, dtype=torch.complex128, device="cpu", generator=None, num_sources: int = 2):
         from ..geometry import ula
         from ..impairments import ArrayModel
         from ..signals import OFDMConfig, mimo_ofdm_channel
         rx, tx = ula(4), ula(3)
         cfg = OFDMConfig(8, 250e3, 3.5e9)
         truth = torch.tensor([[-0.3123, 0.4417, 1.234e-6], [0.3871, -0.2035, 2.71e-6]],
-                             dtype=torch.float64)[:num_targets]
-        gains = torch.polar(torch.ones(num_targets, dtype=torch.float64),
-                            2 * math.pi * torch.rand(num_targets, generator=generator, dtype=torch.float64))
+                             dtype=torch.float64)[:num_sources]
+        gains = torch.polar(torch.ones(num_sources, dtype=torch.float64),
+                            2 * math.pi * torch.rand(num_sources, generator=generator, dtype=torch.float64))
         H = mimo_ofdm_channel(ArrayModel(rx), ArrayModel(tx), truth[:, 0], truth[:, 1], truth[:, 2], gains, cfg)
-        est = cls(rx, tx, num_targets, aoa_grid=SearchGrid.degrees(-48.0, 48.0, 4.0, name="aoa"),
+        est = cls(rx, tx, num_sources, aoa_grid=SearchGrid.degrees(-48.0, 48.0, 4.0, name="aoa"),
                   aod_grid=SearchGrid.degrees(-48.0, 48.0, 4.0, name="aod"),
                   delay_grid=default_delay_grid(8, 250e3), subcarrier_spacing=250e3, subband=3)
         return est, H.to(dtype=dtype, device=device), truth
@@ -788,31 +831,25 @@ class MUSICAngleAngleDelay(_AngleAngleDelayEstimator):
     baseline), smoothed over sub-bands (and optionally rx/tx sub-arrays), GN refined unless
     ``grid_only``.  Estimates ``(..., K, 3)`` ("aoa", "aod", "delay")."""
 
-    _function = staticmethod(angle_angle_delay_music)
+    method = MUSIC_JOINT
 
 
 @register("mvdr_angle_angle_delay")
 class MVDRAngleAngleDelay(_AngleAngleDelayEstimator):
     """Joint AoA–AoD–delay MVDR (:func:`angle_angle_delay_mvdr`), coordinate-parabolic refined."""
 
-    _function = staticmethod(angle_angle_delay_mvdr)
-
-    def _options(self) -> dict:
-        return {**super()._options(), "loading": self.loading}
+    method = MVDR_JOINT
 
 
 @register("bartlett_angle_angle_delay")
 class BartlettAngleAngleDelay(_AngleAngleDelayEstimator):
     """Joint AoA–AoD–delay Bartlett / DBF on bistatic CSI (:func:`angle_angle_delay_bartlett`,
-    seed 001 baseline): K largest maxima of C1's 3-D map, coordinate-parabolic refinement
+    seed 001 baseline): K largest maxima of the 3-D map, coordinate-parabolic refinement
     unless ``grid_only``.  Smoothing options and ``loading`` are unused (no covariance)."""
 
-    _function = staticmethod(angle_angle_delay_bartlett)
-
-    def _options(self) -> dict:
-        return {}
+    method = BARTLETT_JOINT
 
     @classmethod
-    def example(cls, dtype=torch.complex128, device="cpu", generator=None, num_targets: int = 1):
+    def example(cls, dtype=torch.complex128, device="cpu", generator=None, num_sources: int = 1):
         # one path: the refined Bartlett peak is exact (several paths bias it)
-        return super().example(dtype, device, generator, num_targets)
+        return super().example(dtype, device, generator, num_sources)

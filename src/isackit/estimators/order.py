@@ -32,7 +32,7 @@ import math
 import torch
 
 from .._checks import check_choice, check_positive_int
-from .preprocessing import _check_covariance
+from .common import check_covariance
 
 __all__ = ["information_criterion", "estimate_order", "mdl_order", "aic_order"]
 
@@ -94,7 +94,7 @@ def estimate_order(R: torch.Tensor, num_snapshots: int, criterion: str = "mdl",
         >>> int(estimate_order(R, 100))
         0
     """
-    _check_covariance(R)
+    check_covariance(R, finite=True)
     M = R.shape[-1]
     kmax = M - 1 if max_sources is None else int(max_sources)
     if isinstance(max_sources, bool) or not 0 <= kmax <= M - 1:

@@ -23,17 +23,10 @@ import math
 
 import torch
 
-from .._checks import check_complex, check_finite, check_ndim_at_least, check_positive_int
+from .._checks import check_positive_int
+from .common import check_covariance
 
 __all__ = ["forward_backward", "spatial_smoothing", "unitary_matrix", "real_covariance"]
-
-
-def _check_covariance(R: torch.Tensor, name: str = "R") -> torch.Tensor:
-    check_ndim_at_least(R, 2, name, "(..., M, M)")
-    if R.shape[-1] != R.shape[-2]:
-        raise ValueError(f"{name} must be square with shape (..., M, M), got shape {tuple(R.shape)}")
-    check_complex(R, name)
-    return check_finite(R, name)
 
 
 def forward_backward(R: torch.Tensor) -> torch.Tensor:
@@ -55,7 +48,7 @@ def forward_backward(R: torch.Tensor) -> torch.Tensor:
         >>> torch.equal(forward_backward(R), R)
         True
     """
-    _check_covariance(R)
+    check_covariance(R, finite=True)
     return 0.5 * (R + R.conj().flip(-2, -1))
 
 
@@ -80,7 +73,7 @@ def spatial_smoothing(R: torch.Tensor, num_subarrays: int, forward_backward: boo
     Returns:
         ``(..., m, m)`` complex, m = M - L + 1. Differentiable.
     """
-    _check_covariance(R)
+    check_covariance(R, finite=True)
     M = R.shape[-1]
     L = check_positive_int(num_subarrays, "num_subarrays")
     if L > M:
@@ -135,6 +128,6 @@ def real_covariance(R: torch.Tensor) -> torch.Tensor:
         ``(..., M, M)`` real symmetric (float32 for complex64, float64 for complex128).
         Differentiable.
     """
-    _check_covariance(R)
+    check_covariance(R, finite=True)
     Q = unitary_matrix(R.shape[-1], dtype=R.dtype, device=R.device)
     return (Q.mH @ R @ Q).real

@@ -51,10 +51,11 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_ndim_at_least
+from .._dtypes import common_complex_dtype
 from .base import EstimationResult, Estimator, register
-from .grids import SearchGrid
+from .common import check_data, sanitize_data, sort_sources
+from .grids import SearchGrid, default_delay_grid
 from .peaks import soft_argmax
-from .spectral import sort_sources
 
 __all__ = ["OMP", "OMP_GRID", "OMPAngleDelay", "OMPResult", "omp", "omp_angle_delay"]
 
@@ -102,10 +103,19 @@ def _as_threshold(threshold, like: torch.Tensor):
     return t
 
 
-def _check_max_atoms(k) -> int:
+def _check_max_atoms(k, limit: int, what: str) -> int:
+    """K in [1, ``limit``]: OMP cannot fit more atoms than the observation has entries."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"max_atoms must be a positive integer, got {k!r}")
+    if k > limit:
+        raise ValueError(f"max_atoms must be at most {what} = {limit} (a least-squares fit of more atoms "
+                         f"than measurements is not unique), got {k}")
     return k
+
+
+def _check_finite(x: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(torch.view_as_real(x.detach().resolve_conj())).all()):
+        raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
 
 
 def _sq_abs(x: torch.Tensor) -> torch.Tensor:
@@ -170,8 +180,8 @@ def _map_argmax(C0p: torch.Tensor, U: torch.Tensor | None, V: torch.Tensor | Non
     Re² + Im² on contiguous planes.  The batch is processed in chunks whose map fits in
     ``_MAP_CHUNK_BYTES`` so that the updated map never leaves the cache, and the arg max is
     two-stage (row maxima, then the winning row: the same first-occurrence index as a flat
-    arg max).  At S0's sizes this search is memory-bound; blocking, planes and the two-stage
-    arg max made it about 10x faster than forming the whole batch's complex map.
+    arg max).  The search is memory-bound at the sizes of system S0; the blocking keeps it in
+    cache (measurements: ``benchmarks/README.md``).
     """
     batch = C0p.shape[:-2]
     P2, Q = C0p.shape[-2:]
@@ -252,9 +262,10 @@ def omp(Y: torch.Tensor, D: torch.Tensor, max_atoms: int, *, threshold=None, tol
     check_ndim_at_least(D, 2, "D", "(..., M', G)")
     if Y.shape[-2] != D.shape[-2]:
         raise ValueError(f"Y (..., M', L) and D (..., M', G) need the same M', got {tuple(Y.shape)} and {tuple(D.shape)}")
-    if not (Y.is_complex() and D.is_complex()):
-        raise TypeError("Y and D must be complex tensors")
-    K = _check_max_atoms(max_atoms)
+    common_complex_dtype(Y, D, names=("Y", "D"))
+    _check_finite(Y, "Y")
+    _check_finite(D, "D")
+    K = _check_max_atoms(max_atoms, Y.shape[-2], "M' (the length of an observation)")
     batch = torch.broadcast_shapes(Y.shape[:-2], D.shape[:-2])
     Y = Y.expand(*batch, *Y.shape[-2:])
     G = D.shape[-1]
@@ -313,7 +324,7 @@ def omp(Y: torch.Tensor, D: torch.Tensor, max_atoms: int, *, threshold=None, tol
         soft_locations=torch.stack(softs, -2) if softs else None)
 
 
-def omp_angle_delay(Y: torch.Tensor, A: torch.Tensor, B: torch.Tensor, max_targets: int, *, threshold=None,
+def omp_angle_delay(Y: torch.Tensor, A: torch.Tensor, B: torch.Tensor, max_atoms: int, *, threshold=None,
                     tol: float = 0.0, return_maps: bool = False, return_residual: bool = True,
                     grids: tuple[torch.Tensor, torch.Tensor] | None = None, temperature: float | None = None,
                     window: int | None = None) -> OMPResult:
@@ -324,7 +335,7 @@ def omp_angle_delay(Y: torch.Tensor, A: torch.Tensor, B: torch.Tensor, max_targe
         A: ``(..., M, G_a)`` angle dictionary (e.g. ``model.steering(grid)``, times the Tx
             response per angle in S0); may carry batch dims or be shared.
         B: ``(..., N, G_d)`` delay dictionary (:func:`~isackit.estimators.grids.delay_dictionary`).
-        max_targets: K, the number of iterations.
+        max_atoms: K, the number of iterations (targets), at most M·N.
         threshold: stop an element when the peak of |C|²/(‖a‖²‖b‖²) < threshold (float or
             ``(...)`` tensor, e.g. set from a false-alarm probability).
         tol: stop when ‖R‖² ≤ tol·‖Y‖².
@@ -340,17 +351,27 @@ def omp_angle_delay(Y: torch.Tensor, A: torch.Tensor, B: torch.Tensor, max_targe
         (..., K)``.  Differentiable w.r.t. Y, A, B except for the discrete picks.
 
     Example:
-        >>> # angle grid 720 × range grid 200, 64 antennas, 256 subcarriers (S0):
-        >>> # res = omp_angle_delay(Y, A, B, 5, threshold=thr, grids=(az, tau), temperature=0.05, window=3)
-        >>> # loss_residual = res.residual_norms[..., -1].mean(); loss_max = -res.peaks.sum(-1).mean()
+        >>> from isackit.estimators import SearchGrid, delay_dictionary
+        >>> from isackit.geometry import ula
+        >>> az = SearchGrid.degrees(-60.0, 60.0, 1.0).points(torch.float64)
+        >>> tau = torch.arange(32, dtype=torch.float64) * 25e-9       # delay grid, seconds
+        >>> A, B = ula(8).steering(az), delay_dictionary(tau, 250e3, 32)
+        >>> Y = 2.0 * A[:, 70:71] @ B[:, 5:6].T + A[:, 20:21] @ B[:, 12:13].T   # two paths
+        >>> res = omp_angle_delay(Y, A, B, 2, grids=(az, tau), temperature=0.05, window=3)
+        >>> res.indices.tolist()                                        # (angle, delay) indices
+        [[70, 5], [20, 12]]
+        >>> bool(res.residual_norms[-1] < 1e-20 * res.residual_norms[0])   # exact fit
+        True
     """
     check_ndim_at_least(Y, 2, "Y", "(..., M, N)")
     if Y.shape[-2] != A.shape[-2] or Y.shape[-1] != B.shape[-2]:
         raise ValueError(f"shapes do not match: Y (..., M, N) = {tuple(Y.shape)}, A (..., M, G_a) = "
                          f"{tuple(A.shape)}, B (..., N, G_d) = {tuple(B.shape)}")
-    if not (Y.is_complex() and A.is_complex() and B.is_complex()):
-        raise TypeError("Y, A and B must be complex tensors")
-    K = _check_max_atoms(max_targets)
+    common_complex_dtype(Y, A, B, names=("Y", "A", "B"))
+    _check_finite(Y, "Y")
+    _check_finite(A, "A")
+    _check_finite(B, "B")
+    K = _check_max_atoms(max_atoms, Y.shape[-2] * Y.shape[-1], "M·N (the entries of an observation)")
     if temperature is not None:
         if grids is None or window is None:
             raise ValueError("soft locations need grids=(angle_grid, delay_grid) and window=")
@@ -455,15 +476,6 @@ def omp_angle_delay(Y: torch.Tensor, A: torch.Tensor, B: torch.Tensor, max_targe
 OMP_GRID = SearchGrid.degrees(-90.0, 90.0, 0.1)
 
 
-def _sanitize_data(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(X with non-finite / all-zero batch elements replaced by zeros, valid (...))."""
-    flat = torch.view_as_real(X).reshape(*X.shape[:-2], -1)
-    finite = torch.isfinite(flat).all(-1)
-    X0 = torch.where(finite[..., None, None], X, torch.zeros_like(X))
-    valid = finite & (_sq_norm(X0, (-2, -1)) > 0)
-    return X0, valid
-
-
 def _omp_result(values: list[torch.Tensor], picked, valid, names, extras) -> EstimationResult:
     est = torch.stack(values, -1)
     ok = picked & valid[..., None]
@@ -494,12 +506,11 @@ class OMP(Estimator):
         self.grid = grid
         self.threshold = threshold
 
-    def __call__(self, X: torch.Tensor) -> EstimationResult:
-        check_ndim_at_least(X, 2, "X", "(..., M, N)")
-        if X.shape[-2] != self.array.num_elements or not X.is_complex():
-            raise ValueError(f"X must be complex (..., M={self.array.num_elements}, N), got {X.dtype} {tuple(X.shape)}")
+    def estimate(self, X: torch.Tensor) -> EstimationResult:
+        M = self.array.num_elements
+        check_data(X, (M, None), "X", f"(..., M={M}, N)", finite=True)
         with torch.no_grad():
-            X0, valid = _sanitize_data(X)
+            X0, valid = sanitize_data(X, 2)
             D = self.grid.steering(self.array, X)
             res = omp(X0, D, self.num_sources, threshold=self.threshold)
             pts = self.grid.points_like(X)
@@ -525,8 +536,9 @@ class OMPAngleDelay(Estimator):
     """Joint angle–delay OMP on OFDM CSI (:func:`omp_angle_delay`); grid-limited.
 
     Args:
-        array: assumed receive ``ArrayGeometry``/``ArrayModel``.  num_targets: K.
-        azimuth_grid, delay_grid: :class:`SearchGrid` (delay grid in seconds).
+        array: assumed receive ``ArrayGeometry``/``ArrayModel``.  num_sources: K paths.
+        azimuth_grid, delay_grid: :class:`SearchGrid` (delay grid in seconds; default
+            :func:`~isackit.estimators.grids.default_delay_grid`).
         subcarrier_spacing: Δf in Hz.  threshold: detection threshold on the normalised map.
 
     Input CSI ``H (..., N, M)``; estimates ``(..., K, 2)`` ("azimuth", "delay");
@@ -536,30 +548,26 @@ class OMPAngleDelay(Estimator):
     input_kind = "csi"
     parameters = ("azimuth", "delay")
 
-    def __init__(self, array, num_targets: int = 1, azimuth_grid: SearchGrid = OMP_GRID,
+    def __init__(self, array, num_sources: int = 1, azimuth_grid: SearchGrid = OMP_GRID,
                  delay_grid: SearchGrid | None = None, subcarrier_spacing: float = 240e3,
                  threshold: float | None = None):
         self.array = array
-        self.num_targets = num_targets
+        self.num_sources = num_sources
         self.azimuth_grid = azimuth_grid
         self.delay_grid = delay_grid
         self.subcarrier_spacing = subcarrier_spacing
         self.threshold = threshold
 
-    def __call__(self, H: torch.Tensor) -> EstimationResult:
-        check_ndim_at_least(H, 2, "H", "(..., N, M)")
-        if H.shape[-1] != self.array.num_elements or not H.is_complex():
-            raise ValueError(f"H must be complex (..., N, M={self.array.num_elements}), got {H.dtype} {tuple(H.shape)}")
+    def estimate(self, H: torch.Tensor) -> EstimationResult:
+        M = self.array.num_elements
+        check_data(H, (None, M), "H", f"(..., N, M={M})", finite=True)
         N = H.shape[-2]
-        dgrid = self.delay_grid
-        if dgrid is None:  # the unambiguous delay range at the resolution / 4
-            dgrid = SearchGrid(0.0, (1.0 - 1.0 / (4 * N)) / self.subcarrier_spacing,
-                               1.0 / (4 * N * self.subcarrier_spacing), name="delay")
+        dgrid = default_delay_grid(N, self.subcarrier_spacing) if self.delay_grid is None else self.delay_grid
         with torch.no_grad():
-            H0, valid = _sanitize_data(H)
+            H0, valid = sanitize_data(H, 2)
             A = self.azimuth_grid.steering(self.array, H)
             B = dgrid.delays(self.subcarrier_spacing, N, H)
-            res = omp_angle_delay(H0.transpose(-1, -2), A, B, self.num_targets, threshold=self.threshold,
+            res = omp_angle_delay(H0.transpose(-1, -2), A, B, self.num_sources, threshold=self.threshold,
                                   return_residual=False)
             az = self.azimuth_grid.points_like(H)[res.indices[..., 0].clamp_min(0)]
             tau = dgrid.points_like(H)[res.indices[..., 1].clamp_min(0)]

@@ -10,19 +10,19 @@ Spectra (pure, batched, differentiable w.r.t. R and the dictionary):
   whose response norm depends on the angle.)
 
 All three are quadratic forms a_g^H Q a_g of one Hermitian matrix Q per batch element on a
-fixed dictionary.  :class:`QuadraticFormDictionary` evaluates them on large grids in real
-arithmetic, after merging the identical rows of the feature matrix
+fixed dictionary.  :class:`~isackit.estimators.grids.QuadraticFormDictionary` evaluates them
+on large grids in real arithmetic, after merging the identical rows of the feature matrix
 [|a_m|², 2Re(a_m^* a_n), -2Im(a_m^* a_n)]: for a ULA only the 2M-1 co-array lags remain,
-so the MUSIC spectrum on 18 001 points costs ≈ 31·18 001 real multiply-adds per trial
-instead of M(M-K)·18 001 complex ones.  Impaired dictionaries fall back to M² rows.
+so the MUSIC spectrum on G points costs (2M-1)·G real multiply-adds per covariance instead
+of M(M-K)·G complex ones.  Impaired dictionaries fall back to M² rows.
 
 DOA pipelines (:func:`bartlett_doa`, :func:`mvdr_doa`, :func:`music_doa`, :func:`music2d_doa`):
 grid spectrum → K largest local maxima (:mod:`.peaks`) → off-grid refinement (unless
 ``grid_only``): MUSIC by batched Gauss–Newton steps on a^H P_n a / a^H a with the model's
 steering derivatives (any ``ArrayModel``, 1 or 2 angles per source); Bartlett/MVDR by
 parabolic refinement of the exact spectrum.  Batches are processed in chunks of
-``chunk_size`` to bound memory.  Inputs that are not finite or have zero power give
-``valid = False`` and NaN estimates for that batch element only.
+``chunk_size`` to bound memory.  Non-finite input is a ``ValueError``; a covariance with zero
+power gives ``valid = False`` and NaN estimates for that batch element only.
 
 Joint spectra on OFDM CSI (Bartlett, separable contractions, never a loop):
 :func:`angle_delay_spectrum` (CSI ``(..., N, M)``) and :func:`angle_angle_delay_spectrum`
@@ -38,8 +38,30 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_last_dims
+from .._dtypes import eps as _eps
+from .._dtypes import common_complex_dtype, is_numerically_singular
 from .base import EstimationResult, Estimator, register
-from .grids import SearchGrid, _model_state_key, real_dtype_of, steering_with_derivatives
+from .common import (
+    batch_chunks,
+    check_covariance,
+    check_data,
+    check_loading,
+    example_covariance,
+    flatten_covariance,
+    hermitian,
+    loaded_covariance,
+    make_result,
+    quadratic_form,
+    sanitize_data,
+    signal_subspace,
+)
+from .grids import (
+    QuadraticFormDictionary,
+    SearchGrid,
+    default_delay_grid,
+    quadratic_form_dictionary,
+    steering_with_derivatives,
+)
 from .peaks import find_peaks, peaks_to_coordinates, refine_parabolic
 
 __all__ = [
@@ -54,60 +76,20 @@ __all__ = [
     "angle_delay_spectrum",
     "bartlett_doa",
     "bartlett_spectrum",
-    "check_covariance",
     "music2d_doa",
+    "music_grid_peaks",
     "music_doa",
     "music_refine",
     "music_spectrum",
     "mvdr_doa",
     "mvdr_spectrum",
     "noise_projector",
-    "quadratic_form_dictionary",
-    "signal_subspace",
-    "sort_sources",
 ]
-
-
-# ---------------------------------------------------------------------------------------
-# validation
-# ---------------------------------------------------------------------------------------
-def check_covariance(R: torch.Tensor, num_elements: int | None = None, name: str = "R") -> torch.Tensor:
-    """Check that ``R`` is a complex ``(..., M, M)`` tensor (M = ``num_elements`` if given)."""
-    if not isinstance(R, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (..., M, M), got {type(R).__name__}")
-    check_last_dims(R, (None, None), name, "(..., M, M)")
-    if R.shape[-1] != R.shape[-2]:
-        raise ValueError(f"{name} must be square (..., M, M), got shape {tuple(R.shape)}")
-    if num_elements is not None and R.shape[-1] != num_elements:
-        raise ValueError(f"{name} must be (..., {num_elements}, {num_elements}) for this array, "
-                         f"got shape {tuple(R.shape)}")
-    if not R.is_complex():
-        raise TypeError(f"{name} must be complex (complex64 or complex128), got {R.dtype}")
-    return R
-
-
-def _sanitize_covariance(R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(R with degenerate batch elements replaced by I, valid (...) bool)."""
-    finite = torch.isfinite(torch.view_as_real(R)).reshape(*R.shape[:-2], -1).all(-1)
-    R0 = torch.where(finite[..., None, None], R, torch.zeros_like(R))
-    power = torch.diagonal(R0, dim1=-2, dim2=-1).real.sum(-1)
-    valid = finite & (power > 0)
-    eye = torch.eye(R.shape[-1], dtype=R.dtype, device=R.device)
-    return torch.where(valid[..., None, None], R0, eye), valid
-
-
-def _hermitian(R: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (R + R.mH)
 
 
 # ---------------------------------------------------------------------------------------
 # spectra on explicit dictionaries
 # ---------------------------------------------------------------------------------------
-def _quad(A: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
-    """Re(a_g^H Q a_g) for A (..., M, G), Q (..., M, M) → (..., G)."""
-    return (A.conj() * (Q @ A)).real.sum(-2)
-
-
 def bartlett_spectrum(R: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     r"""Bartlett / DBF spectrum a_g^H R a_g / a_g^H a_g.
 
@@ -118,7 +100,8 @@ def bartlett_spectrum(R: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         ``(..., G)`` real, differentiable in R and A.
     """
     check_covariance(R, A.shape[-2])
-    return _quad(A, R) / (A.abs() ** 2).sum(-2)
+    common_complex_dtype(R, A, names=("R", "A"))
+    return quadratic_form(A, R) / (A.abs() ** 2).sum(-2)
 
 
 def mvdr_spectrum(R: torch.Tensor, A: torch.Tensor, loading: float = 0.0) -> torch.Tensor:
@@ -131,31 +114,22 @@ def mvdr_spectrum(R: torch.Tensor, A: torch.Tensor, loading: float = 0.0) -> tor
         ``(..., G)`` real, differentiable.  A singular R with ``loading = 0`` raises.
     """
     check_covariance(R, A.shape[-2])
-    Rl = _loaded(R, loading)
-    return 1.0 / _quad(A, torch.linalg.inv(Rl))
+    common_complex_dtype(R, A, names=("R", "A"))
+    return 1.0 / quadratic_form(A, torch.linalg.inv(loaded_covariance(R, loading)))
 
 
-def _loaded(R: torch.Tensor, loading: float) -> torch.Tensor:
-    if loading < 0:
-        raise ValueError(f"loading must be >= 0, got {loading}")
+def _music_sources(num_sources, R: torch.Tensor) -> int:
+    """K for MUSIC: in [1, M-1] (the noise subspace must not be empty)."""
     M = R.shape[-1]
-    delta = loading * torch.diagonal(R, dim1=-2, dim2=-1).real.sum(-1) / M
-    return _hermitian(R) + delta[..., None, None] * torch.eye(M, dtype=R.dtype, device=R.device)
-
-
-def signal_subspace(R: torch.Tensor, num_sources: int) -> torch.Tensor:
-    """E_s ``(..., M, K)``: eigenvectors of the K largest eigenvalues (``torch.linalg.eigh``)."""
-    M = R.shape[-1]
-    K = int(num_sources)
-    if not 0 < K < M:
-        raise ValueError(f"num_sources must be in [1, M-1] = [1, {M - 1}], got {num_sources}")
-    _, V = torch.linalg.eigh(R)  # eigh reads one triangle only: R is taken as Hermitian
-    return V[..., M - K:]
+    if isinstance(num_sources, bool) or not isinstance(num_sources, int) or not 0 < num_sources < M:
+        raise ValueError(f"num_sources must be an integer in [1, M-1] = [1, {M - 1}] (the noise subspace "
+                         f"must not be empty), got {num_sources!r}")
+    return num_sources
 
 
 def noise_projector(R: torch.Tensor, num_sources: int, Es: torch.Tensor | None = None) -> torch.Tensor:
     r"""P_n = E_n E_n^H = I - E_s E_s^H, ``(..., M, M)`` (pass ``Es`` if already computed)."""
-    Es = signal_subspace(R, num_sources) if Es is None else Es
+    Es = signal_subspace(R, _music_sources(num_sources, R)) if Es is None else Es
     eye = torch.eye(R.shape[-1], dtype=R.dtype, device=R.device)
     return eye - Es @ Es.mH
 
@@ -163,91 +137,10 @@ def noise_projector(R: torch.Tensor, num_sources: int, Es: torch.Tensor | None =
 def music_spectrum(R: torch.Tensor, A: torch.Tensor, num_sources: int) -> torch.Tensor:
     r"""MUSIC pseudo-spectrum a^H a / ‖E_n^H a‖² on a dictionary ``A (..., M, G)`` → ``(..., G)``."""
     check_covariance(R, A.shape[-2])
+    common_complex_dtype(R, A, names=("R", "A"))
     Pn = noise_projector(R, num_sources)
-    eps = torch.finfo(real_dtype_of(R)).eps
     norms = (A.abs() ** 2).sum(-2)
-    return norms / _quad(A, Pn).clamp_min(eps * norms)
-
-
-# ---------------------------------------------------------------------------------------
-# fast quadratic forms on a fixed dictionary
-# ---------------------------------------------------------------------------------------
-class QuadraticFormDictionary:
-    r"""Evaluate q_g(Q) = Re(a_g^H Q a_g) for many Hermitian Q on one dictionary ``A (M, G)``.
-
-    a^H Q a = Σ_m Q_mm |a_m|² + Σ_{m<n} [Re Q_mn · 2Re(a_m^* a_n) + Im Q_mn · (-2Im(a_m^* a_n))],
-    so q = c(Q) Φ with a real feature matrix Φ (M² × G).  Identical rows of Φ (the co-array
-    redundancy of ULAs/URAs) are merged once, at construction: Φ = S^T Φ_u with
-    Φ_u (D × G), and q = (c(Q) S^T) Φ_u.  Construction verifies every merge on the full grid,
-    so the result is exact (to rounding) for any dictionary.
-
-    Attributes:
-        basis: ``(D, G)`` real; ``reduce``: ``(D, M²)`` real; ``norms``: ``(G,)`` = a_g^H a_g.
-    """
-
-    def __init__(self, A: torch.Tensor):
-        if A.ndim != 2 or not A.is_complex():
-            raise ValueError(f"dictionary must be a complex (M, G) tensor, got {A.dtype} {tuple(A.shape)}")
-        M, G = A.shape
-        self.num_elements = M
-        rdt = real_dtype_of(A)
-        iu = torch.triu_indices(M, M, 1, device=A.device)
-        self._iu = iu
-        z = A[iu[0]].conj() * A[iu[1]]
-        phi = torch.cat([A.abs() ** 2, 2.0 * z.real, -2.0 * z.imag], 0).to(rdt)  # (M², G)
-        self.norms = phi[:M].sum(0)
-        F = phi.shape[0]
-        tol = (1e-4 if rdt == torch.float32 else 1e-10) * max(1.0, float(phi.abs().max()))
-        cols = torch.linspace(0, G - 1, min(G, 64), device=A.device).round().long()
-        sample = phi[:, cols]
-        close = torch.cdist(sample, sample, p=float("inf")) <= tol  # (F, F)
-        rep = close.to(torch.uint8).argmax(-1)  # first close row
-        for _ in range(4):
-            rep = rep[rep]
-        ok = (phi - phi[rep]).abs().amax(-1) <= tol
-        rep = torch.where(ok, rep, torch.arange(F, device=A.device))
-        uniq, group = torch.unique(rep, return_inverse=True)
-        self.basis = phi[uniq].contiguous()  # (D, G)
-        self.normalized_basis = (self.basis / self.norms).contiguous()  # q / (a^H a) in one product
-        reduce = torch.zeros(uniq.numel(), F, dtype=rdt, device=A.device)
-        reduce[group, torch.arange(F, device=A.device)] = 1.0
-        self.reduce = reduce
-
-    @property
-    def num_terms(self) -> int:
-        """D, the number of distinct feature rows kept."""
-        return int(self.basis.shape[0])
-
-    def coefficients(self, Q: torch.Tensor) -> torch.Tensor:
-        """c(Q) S^T: ``(..., D)`` real."""
-        d = torch.diagonal(Q, dim1=-2, dim2=-1).real
-        off = Q[..., self._iu[0], self._iu[1]]
-        c = torch.cat([d, off.real, off.imag], -1).to(self.basis.dtype)
-        return c @ self.reduce.T
-
-    def __call__(self, Q: torch.Tensor, scale: float = 1.0, normalized: bool = False) -> torch.Tensor:
-        """``scale``·q ``(..., G)`` for Hermitian ``Q (..., M, M)`` (divided by a^H a if ``normalized``)."""
-        c = self.coefficients(Q)
-        if scale != 1.0:
-            c = c * scale
-        return c @ (self.normalized_basis if normalized else self.basis)
-
-
-def quadratic_form_dictionary(grid: SearchGrid, model, like: torch.Tensor,
-                              elevation_grid: SearchGrid | None = None) -> QuadraticFormDictionary:
-    """The (cached) :class:`QuadraticFormDictionary` of ``model`` on ``grid`` (× ``elevation_grid``)."""
-    mk = _model_state_key(model)
-    key = None if mk is None else ("qf", mk, None if elevation_grid is None else id(elevation_grid),
-                                    real_dtype_of(like), str(like.device))
-
-    def build():
-        if elevation_grid is None:
-            A = grid.steering(model, like)
-        else:
-            A = grid.steering_2d(model, elevation_grid, like).flatten(-2)
-        return QuadraticFormDictionary(A)
-
-    return grid.memo(key, build, model)
+    return norms / quadratic_form(A, Pn).clamp_min(_eps(R.dtype) * norms)
 
 
 # ---------------------------------------------------------------------------------------
@@ -307,7 +200,7 @@ def music_refine(R: torch.Tensor, model, angles: torch.Tensor, num_sources: int,
         ``(..., K, P)`` refined angles (no gradient).
     """
     with torch.no_grad():
-        Es = signal_subspace(_hermitian(R), num_sources) if signal_subspace_ is None else signal_subspace_
+        Es = signal_subspace(hermitian(R), num_sources) if signal_subspace_ is None else signal_subspace_
         nan = torch.isnan(angles).any(-1, keepdim=True)
         psi = torch.where(nan, torch.zeros_like(angles), angles)
         P = psi.shape[-1]
@@ -339,18 +232,6 @@ def music_refine(R: torch.Tensor, model, angles: torch.Tensor, num_sources: int,
 # ---------------------------------------------------------------------------------------
 # DOA pipelines
 # ---------------------------------------------------------------------------------------
-def _check_model_size(model, R):
-    M = model.num_elements
-    check_covariance(R, M)
-    return M
-
-
-def _chunks(n: int, size: int):
-    size = max(1, int(size))
-    for s in range(0, n, size):
-        yield slice(s, min(n, s + size))
-
-
 def _grid_search(R, model, num_peaks, grid, qmatrix, score, chunk_size, return_spectrum,
                  elevation_grid=None, display=None):
     """Shared grid stage: returns (angles (B, K, P) grid values, found, spectrum or None, grids).
@@ -362,7 +243,7 @@ def _grid_search(R, model, num_peaks, grid, qmatrix, score, chunk_size, return_s
     shape = [g.numel() for g in grids]
     B = R.shape[0]
     outs, founds, specs = [], [], []
-    for sl in _chunks(B, chunk_size):
+    for sl in batch_chunks(B, chunk_size):
         Q = qmatrix(R[sl])
         s = score(qf, Q).reshape(-1, *shape)
         _, idx, found = find_peaks(s, num_peaks, ndim=len(shape))
@@ -374,38 +255,15 @@ def _grid_search(R, model, num_peaks, grid, qmatrix, score, chunk_size, return_s
     return torch.cat(outs, 0), torch.cat(founds, 0), spec, tuple(grids)
 
 
-def _finish(angles, found, valid, batch, spectrum, grids, names, extras=None):
-    K, P = angles.shape[-2:]
-    angles = torch.where(valid[:, None, None] & found[..., None], angles, torch.full_like(angles, torch.nan))
-    angles = sort_sources(angles)
-    count = (~torch.isnan(angles).any(-1)).sum(-1)
-    return EstimationResult(
-        estimates=angles.reshape(*batch, K, P), parameters=names, count=count.reshape(batch),
-        valid=valid.reshape(batch),
-        spectrum=None if spectrum is None else spectrum.reshape(*batch, *spectrum.shape[1:]),
-        grid=grids if spectrum is not None else None, extras=extras or {})
+def _bartlett_at(model, R, angles):
+    """a^H R a / a^H a at ``angles (B, K)`` for ``R (B, M, M)`` → ``(B, K)``."""
+    A = model.steering(angles).to(R.dtype)
+    return quadratic_form(A, R) / (A.abs() ** 2).sum(-2)
 
 
-def sort_sources(estimates: torch.Tensor) -> torch.Tensor:
-    """Sort the K rows of ``(..., K, P)`` estimates by their first parameter, NaN rows last."""
-    key = torch.nan_to_num(estimates[..., 0], nan=torch.inf)
-    order = key.argsort(dim=-1, stable=True)
-    return torch.gather(estimates, -2, order[..., None].expand_as(estimates))
-
-
-def _prepare(R, model):
-    _check_model_size(model, R)
-    batch = R.shape[:-2]
-    Rf = R.reshape(-1, *R.shape[-2:])
-    Rf, valid = _sanitize_covariance(Rf)
-    return batch, _hermitian(Rf), valid
-
-
-def _spectrum_at(model, R, Q, angles, kind):
-    A = model.steering(angles).to(R.dtype)  # (B, M, K)
-    q = (A.conj() * (Q @ A)).real.sum(-2)
-    n = (A.abs() ** 2).sum(-2)
-    return q / n if kind == "bartlett" else -q
+def _mvdr_at(model, Ri, angles):
+    """-a^H R^{-1} a (the MVDR score to maximise) at ``angles (B, K)`` for ``Ri (B, M, M)``."""
+    return -quadratic_form(model.steering(angles).to(Ri.dtype), Ri)
 
 
 def bartlett_doa(R: torch.Tensor, model, num_sources: int, grid: SearchGrid, *, grid_only: bool = False,
@@ -421,14 +279,14 @@ def bartlett_doa(R: torch.Tensor, model, num_sources: int, grid: SearchGrid, *, 
         :class:`EstimationResult` with estimates ``(..., K, 1)`` ("azimuth").
     """
     with torch.no_grad():
-        batch, Rf, valid = _prepare(R, model)
+        batch, Rf, valid = flatten_covariance(R, model.num_elements)
         ang, found, spec, grids = _grid_search(Rf, model, num_sources, grid, lambda Q: Q,
                                                lambda qf, Q: qf(Q, normalized=True), chunk_size, return_spectrum)
         if not grid_only:
-            x = refine_parabolic(lambda a: _spectrum_at(model, Rf, Rf, a, "bartlett"),
+            x = refine_parabolic(lambda a: _bartlett_at(model, Rf, a),
                                  torch.nan_to_num(ang[..., 0]), grid.step, iterations)
             ang = x[..., None]
-        return _finish(ang, found, valid, batch, spec, grids, ("azimuth",))
+        return make_result(ang, found, valid, batch, ("azimuth",), spectrum=spec, grids=grids)
 
 
 def mvdr_doa(R: torch.Tensor, model, num_sources: int, grid: SearchGrid, *, loading: float = 1e-3,
@@ -438,16 +296,14 @@ def mvdr_doa(R: torch.Tensor, model, num_sources: int, grid: SearchGrid, *, load
     refined off-grid (parabolic) unless ``grid_only``.  A covariance that cannot be inverted
     (singular with ``loading = 0``) gives ``valid = False``.
     """
-    if loading < 0:
-        raise ValueError(f"loading must be >= 0, got {loading}")
+    check_loading(loading)
     with torch.no_grad():
-        batch, Rf, valid = _prepare(R, model)
-        Rl = _loaded(Rf, loading)
+        batch, Rf, valid = flatten_covariance(R, model.num_elements)
+        Rl = loaded_covariance(Rf, loading)
         # inverse from the eigen-decomposition; a numerically singular R (condition number
-        # above 1/(100 eps)) would give a huge, meaningless inverse: flag it instead
+        # above 1/(10 eps)) would give a huge, meaningless inverse: flag it instead
         w, V = torch.linalg.eigh(Rl)
-        wmax = w[..., -1:].clamp_min(torch.finfo(w.dtype).tiny)
-        valid = valid & (w[..., 0] > 100 * torch.finfo(w.dtype).eps * wmax[..., 0])
+        valid = valid & ~is_numerically_singular(w)
         w = torch.where(valid[:, None], w, torch.ones_like(w))
         Ri = (V / w[..., None, :].to(V.dtype)) @ V.mH
         eye = torch.eye(Rf.shape[-1], dtype=Rf.dtype, device=Rf.device)
@@ -456,16 +312,29 @@ def mvdr_doa(R: torch.Tensor, model, num_sources: int, grid: SearchGrid, *, load
                                                lambda qf, Q: qf(Q, scale=-1.0), chunk_size, return_spectrum,
                                                display=lambda s: -1.0 / s)
         if not grid_only:
-            x = refine_parabolic(lambda a: _spectrum_at(model, Ri, Ri, a, "mvdr"),
+            x = refine_parabolic(lambda a: _mvdr_at(model, Ri, a),
                                  torch.nan_to_num(ang[..., 0]), grid.step, iterations)
             ang = x[..., None]
-        return _finish(ang, found, valid, batch, spec, grids, ("azimuth",))
+        return make_result(ang, found, valid, batch, ("azimuth",), spectrum=spec, grids=grids)
 
 
-def _music_grid(Rf, model, num_sources, grid, chunk_size, return_spectrum, elevation_grid=None, Es=None):
-    # peaks are picked on -a^H P_n a / a^H a (finite, no plateaux at exact nulls); the
-    # returned spectrum is the usual a^H a / a^H P_n a, capped at 1/eps.
-    eps = torch.finfo(real_dtype_of(Rf)).eps
+def music_grid_peaks(Rf: torch.Tensor, model, num_sources: int, grid: SearchGrid, chunk_size: int = 256,
+                     return_spectrum: bool = False, elevation_grid: SearchGrid | None = None,
+                     Es: torch.Tensor | None = None):
+    r"""The grid stage of MUSIC: the K largest local maxima of a^H a / a^H P_n a.
+
+    Peaks are picked on -a^H P_n a / a^H a (finite, no plateaux at exact nulls); the
+    returned spectrum is the usual a^H a / a^H P_n a, capped at 1/eps.
+
+    Args:
+        Rf: ``(B, M, M)`` Hermitian covariances (flattened batch, e.g. from
+            :func:`~isackit.estimators.common.flatten_covariance`).
+        Es: the signal subspace ``(B, M, K)`` if already computed.
+
+    Returns:
+        ``(angles (B, K, P) grid values, found (B, K), spectrum (B, G[, G_el]) or None, grids)``.
+    """
+    eps = _eps(Rf.dtype)
     Pn = noise_projector(Rf, num_sources, Es)
     return _grid_search(Pn, model, num_sources, grid, lambda Q: Q,
                         lambda qf, Q: qf(Q, scale=-1.0, normalized=True), chunk_size, return_spectrum, elevation_grid,
@@ -489,12 +358,12 @@ def music_doa(R: torch.Tensor, model, num_sources: int, grid: SearchGrid, *, gri
         :class:`EstimationResult`, estimates ``(..., K, 1)`` ("azimuth"), sorted by angle, NaN last.
     """
     with torch.no_grad():
-        batch, Rf, valid = _prepare(R, model)
-        Es = signal_subspace(Rf, num_sources)
-        ang, found, spec, grids = _music_grid(Rf, model, num_sources, grid, chunk_size, return_spectrum, Es=Es)
+        batch, Rf, valid = flatten_covariance(R, model.num_elements)
+        Es = signal_subspace(Rf, _music_sources(num_sources, Rf))
+        ang, found, spec, grids = music_grid_peaks(Rf, model, num_sources, grid, chunk_size, return_spectrum, Es=Es)
         if not grid_only:
             ang = music_refine(Rf, model, ang, num_sources, grid.step, iterations, Es)
-        return _finish(ang, found, valid, batch, spec, grids, ("azimuth",))
+        return make_result(ang, found, valid, batch, ("azimuth",), spectrum=spec, grids=grids)
 
 
 def music2d_doa(R: torch.Tensor, model, num_sources: int, azimuth_grid: SearchGrid,
@@ -506,14 +375,14 @@ def music2d_doa(R: torch.Tensor, model, num_sources: int, azimuth_grid: SearchGr
         :class:`EstimationResult`, estimates ``(..., K, 2)`` ("azimuth", "elevation").
     """
     with torch.no_grad():
-        batch, Rf, valid = _prepare(R, model)
-        Es = signal_subspace(Rf, num_sources)
-        ang, found, spec, grids = _music_grid(Rf, model, num_sources, azimuth_grid, chunk_size,
+        batch, Rf, valid = flatten_covariance(R, model.num_elements)
+        Es = signal_subspace(Rf, _music_sources(num_sources, Rf))
+        ang, found, spec, grids = music_grid_peaks(Rf, model, num_sources, azimuth_grid, chunk_size,
                                               return_spectrum, elevation_grid, Es=Es)
         if not grid_only:
             ang = music_refine(Rf, model, ang, num_sources, max(azimuth_grid.step, elevation_grid.step),
                                iterations, Es)
-        return _finish(ang, found, valid, batch, spec, grids, ("azimuth", "elevation"))
+        return make_result(ang, found, valid, batch, ("azimuth", "elevation"), spectrum=spec, grids=grids)
 
 
 # ---------------------------------------------------------------------------------------
@@ -535,6 +404,7 @@ def angle_delay_spectrum(H: torch.Tensor, A: torch.Tensor, Bd: torch.Tensor) -> 
         ``(..., G_a, G_d)`` real, differentiable in H, A, Bd.
     """
     check_last_dims(H, (Bd.shape[-2], A.shape[-2]), "H", f"(..., N={Bd.shape[-2]}, M={A.shape[-2]})")
+    common_complex_dtype(H, A, Bd, names=("H", "A", "Bd"))
     M, Ga = A.shape[-2:]
     N, Gd = Bd.shape[-2:]
     if M * N * Gd + Ga * M * Gd < Ga * M * N + Ga * N * Gd:
@@ -554,7 +424,7 @@ def angle_angle_delay_spectrum(H: torch.Tensor, Ar: torch.Tensor, At: torch.Tens
 
     S = |Σ_{n,r,t} a_r^* a_t^* b_n^* H_{n,r,t}|² / (‖a_r‖²‖a_t‖²‖b‖²) for the model
     H_n = Σ α a_r(θ) a_t(φ)^T b_n(τ) (seed 001).  Three successive contractions (never the
-    Kronecker dictionary).
+    Kronecker dictionary), in the cheaper of two orders (delay axis first or last).
 
     Args:
         Ar: ``(M_r, G_r)``, At: ``(M_t, G_t)``, Bd: ``(N, G_d)``.
@@ -564,9 +434,17 @@ def angle_angle_delay_spectrum(H: torch.Tensor, Ar: torch.Tensor, At: torch.Tens
     """
     check_last_dims(H, (Bd.shape[-2], Ar.shape[-2], At.shape[-2]), "H",
                     f"(..., N={Bd.shape[-2]}, M_r={Ar.shape[-2]}, M_t={At.shape[-2]})")
-    Z = torch.einsum("...nrt,tj->...nrj", H, At.conj())
-    Z = torch.einsum("...nrj,ri->...nij", Z, Ar.conj())
-    C = torch.einsum("...nij,nd->...ijd", Z, Bd.conj())
+    common_complex_dtype(H, Ar, At, Bd, names=("H", "Ar", "At", "Bd"))
+    N, Mr, Mt = H.shape[-3:]
+    Gr, Gt, Gd = Ar.shape[-1], At.shape[-1], Bd.shape[-1]
+    if N * Mr * Mt * Gd + Gd * Mr * Mt * Gt + Gd * Mr * Gt * Gr < N * Mr * Mt * Gt + N * Mr * Gt * Gr + N * Gr * Gt * Gd:
+        Z = torch.einsum("...nrt,nd->...drt", H, Bd.conj())  # delay axis first (G_d ≈ N ≪ G_r G_t)
+        Z = torch.einsum("...drt,tj->...drj", Z, At.conj())
+        C = torch.einsum("...drj,ri->...ijd", Z, Ar.conj())
+    else:
+        Z = torch.einsum("...nrt,tj->...nrj", H, At.conj())
+        Z = torch.einsum("...nrj,ri->...nij", Z, Ar.conj())
+        C = torch.einsum("...nij,nd->...ijd", Z, Bd.conj())
     nr = (Ar.abs() ** 2).sum(-2)
     nt = (At.abs() ** 2).sum(-2)
     nb = (Bd.abs() ** 2).sum(-2)
@@ -583,22 +461,11 @@ AZIMUTH_GRID_2D = SearchGrid.degrees(-90.0, 90.0, 0.5)
 ELEVATION_GRID_2D = SearchGrid.degrees(-80.0, 80.0, 0.5, name="elevation")
 
 
-def _example_covariance(model, azimuth, elevation=None, *, dtype, device, generator, noise=1e-3):
-    """R = A diag(p) A^H + σ² I with random powers in [1, 2] (from ``generator``)."""
-    az = torch.as_tensor(azimuth, dtype=torch.float64)
-    el = None if elevation is None else torch.as_tensor(elevation, dtype=torch.float64)
-    A = model.steering(az, el).to(dtype=dtype)
-    p = 1.0 + torch.rand(az.numel(), generator=generator, dtype=torch.float64)
-    R = (A * p.to(dtype)) @ A.mH + noise * torch.eye(A.shape[0], dtype=dtype)
-    return R.to(device)
-
-
 class _CovarianceDOA(Estimator):
+    """Common class attributes of the covariance-domain DOA estimators."""
+
     input_kind = "covariance"
     parameters = ("azimuth",)
-
-    def _check(self, R):
-        check_covariance(R, self.array.num_elements)
 
 
 @register("bartlett")
@@ -620,8 +487,7 @@ class Bartlett(_CovarianceDOA):
         self.chunk_size = chunk_size
         self.return_spectrum = return_spectrum
 
-    def __call__(self, R: torch.Tensor) -> EstimationResult:
-        self._check(R)
+    def estimate(self, R: torch.Tensor) -> EstimationResult:
         return bartlett_doa(R, self.array, self.num_sources, self.grid, grid_only=self.grid_only,
                             chunk_size=self.chunk_size, return_spectrum=self.return_spectrum)
 
@@ -630,7 +496,7 @@ class Bartlett(_CovarianceDOA):
         from ..geometry import ula
         arr = ula(12)
         truth = torch.tensor([[0.3]], dtype=torch.float64)
-        R = _example_covariance(arr, truth[:, 0], dtype=dtype, device=device, generator=generator)
+        R = example_covariance(arr, truth[:, 0], dtype=dtype, device=device, generator=generator)
         return cls(arr, 1), R, truth
 
 
@@ -648,8 +514,7 @@ class MVDR(_CovarianceDOA):
         self.chunk_size = chunk_size
         self.return_spectrum = return_spectrum
 
-    def __call__(self, R: torch.Tensor) -> EstimationResult:
-        self._check(R)
+    def estimate(self, R: torch.Tensor) -> EstimationResult:
         return mvdr_doa(R, self.array, self.num_sources, self.grid, loading=self.loading,
                         grid_only=self.grid_only, chunk_size=self.chunk_size,
                         return_spectrum=self.return_spectrum)
@@ -659,7 +524,7 @@ class MVDR(_CovarianceDOA):
         from ..geometry import ula
         arr = ula(12)
         truth = torch.tensor([[-0.4], [0.35]], dtype=torch.float64)
-        R = _example_covariance(arr, truth[:, 0], dtype=dtype, device=device, generator=generator)
+        R = example_covariance(arr, truth[:, 0], dtype=dtype, device=device, generator=generator)
         return cls(arr, 2), R, truth
 
 
@@ -683,8 +548,7 @@ class MUSIC(_CovarianceDOA):
         self.chunk_size = chunk_size
         self.return_spectrum = return_spectrum
 
-    def __call__(self, R: torch.Tensor) -> EstimationResult:
-        self._check(R)
+    def estimate(self, R: torch.Tensor) -> EstimationResult:
         return music_doa(R, self.array, self.num_sources, self.grid, grid_only=self.grid_only,
                          iterations=self.iterations, chunk_size=self.chunk_size,
                          return_spectrum=self.return_spectrum)
@@ -694,7 +558,7 @@ class MUSIC(_CovarianceDOA):
         from ..geometry import ula
         arr = ula(10)
         truth = torch.tensor([[-0.5123], [0.1], [0.2345]], dtype=torch.float64)
-        R = _example_covariance(arr, truth[:, 0], dtype=dtype, device=device, generator=generator)
+        R = example_covariance(arr, truth[:, 0], dtype=dtype, device=device, generator=generator)
         return cls(arr, 3), R, truth
 
 
@@ -716,8 +580,7 @@ class MUSIC2D(_CovarianceDOA):
         self.chunk_size = chunk_size
         self.return_spectrum = return_spectrum
 
-    def __call__(self, R: torch.Tensor) -> EstimationResult:
-        self._check(R)
+    def estimate(self, R: torch.Tensor) -> EstimationResult:
         return music2d_doa(R, self.array, self.num_sources, self.azimuth_grid, self.elevation_grid,
                            grid_only=self.grid_only, iterations=self.iterations, chunk_size=self.chunk_size,
                            return_spectrum=self.return_spectrum)
@@ -727,7 +590,7 @@ class MUSIC2D(_CovarianceDOA):
         from ..geometry import ura
         arr = ura(4, 4)
         truth = torch.tensor([[-0.3, 0.2], [0.41, -0.15]], dtype=torch.float64)
-        R = _example_covariance(arr, truth[:, 0], truth[:, 1], dtype=dtype, device=device, generator=generator)
+        R = example_covariance(arr, truth[:, 0], truth[:, 1], dtype=dtype, device=device, generator=generator)
         return cls(arr, 2, azimuth_grid=SearchGrid.degrees(-90, 90, 1.0),
                    elevation_grid=SearchGrid.degrees(-80, 80, 1.0, name="elevation")), R, truth
 
@@ -738,8 +601,9 @@ class BartlettAngleDelay(Estimator):
     the K largest local maxima of the 2-D map; grid-limited (no refinement).
 
     Args:
-        array: assumed receive ``ArrayGeometry``/``ArrayModel``.  num_targets: K.
-        azimuth_grid, delay_grid: :class:`SearchGrid` (delay in seconds).
+        array: assumed receive ``ArrayGeometry``/``ArrayModel``.  num_sources: K paths.
+        azimuth_grid, delay_grid: :class:`SearchGrid` (delay in seconds; default
+            :func:`~isackit.estimators.grids.default_delay_grid`).
         subcarrier_spacing: Δf in Hz.
 
     Input CSI ``H (..., N, M)``; estimates ``(..., K, 2)`` ("azimuth", "delay").
@@ -748,39 +612,32 @@ class BartlettAngleDelay(Estimator):
     input_kind = "csi"
     parameters = ("azimuth", "delay")
 
-    def __init__(self, array, num_targets: int = 1, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
+    def __init__(self, array, num_sources: int = 1, azimuth_grid: SearchGrid = AZIMUTH_GRID_2D,
                  delay_grid: SearchGrid | None = None, subcarrier_spacing: float = 240e3,
                  return_spectrum: bool = False):
         self.array = array
-        self.num_targets = num_targets
+        self.num_sources = num_sources
         self.azimuth_grid = azimuth_grid
         self.delay_grid = delay_grid
         self.subcarrier_spacing = subcarrier_spacing
         self.return_spectrum = return_spectrum
 
-    def __call__(self, H: torch.Tensor) -> EstimationResult:
-        check_last_dims(H, (None, self.array.num_elements), "H", f"(..., N, M={self.array.num_elements})")
-        if not H.is_complex():
-            raise TypeError(f"H must be complex, got {H.dtype}")
+    def estimate(self, H: torch.Tensor) -> EstimationResult:
+        M = self.array.num_elements
+        check_data(H, (None, M), "H", f"(..., N, M={M})", finite=True)
         N = H.shape[-2]
-        dgrid = self.delay_grid
-        if dgrid is None:  # the unambiguous delay range at a quarter of the resolution
-            dgrid = SearchGrid(0.0, (1.0 - 1.0 / (4 * N)) / self.subcarrier_spacing,
-                               1.0 / (4 * N * self.subcarrier_spacing), name="delay")
+        dgrid = default_delay_grid(N, self.subcarrier_spacing) if self.delay_grid is None else self.delay_grid
         with torch.no_grad():
             batch = H.shape[:-2]
-            Hf = H.reshape(-1, *H.shape[-2:])
-            finite = torch.isfinite(torch.view_as_real(Hf)).flatten(1).all(-1)
-            Hf = torch.where(finite[:, None, None], Hf, torch.zeros_like(Hf))
-            valid = finite & ((Hf.real.square() + Hf.imag.square()).flatten(1).sum(-1) > 0)
+            Hf, valid = sanitize_data(H.reshape(-1, *H.shape[-2:]), 2)
             A = self.azimuth_grid.steering(self.array, H)
             B = dgrid.delays(self.subcarrier_spacing, N, H)
             S = angle_delay_spectrum(Hf, A, B)
             grids = (self.azimuth_grid.points_like(H), dgrid.points_like(H))
-            _, idx, found = find_peaks(S, self.num_targets, ndim=2)
+            _, idx, found = find_peaks(S, self.num_sources, ndim=2)
             est = peaks_to_coordinates(idx, found, grids)
-            return _finish(est, found, valid, batch, S if self.return_spectrum else None, grids,
-                           self.parameters)
+            return make_result(est, found, valid, batch, self.parameters,
+                               spectrum=S if self.return_spectrum else None, grids=grids)
 
     @classmethod
     def example(cls, dtype=torch.complex128, device="cpu", generator=None):

@@ -48,7 +48,8 @@ Estimators (batched over any leading dims; no Python loop over trials or grid po
 * genie-aided ML: :func:`statistical_mle` with :meth:`KnownPilots.genie`.
 
 Angles are returned canonical: ϑ ∈ [0, π/2], φ ∈ (−π, π] (a planar array cannot tell ϑ from
-−ϑ).  A trial whose data are not finite or have zero power gives ``valid = False`` and NaN.
+−ϑ).  Non-finite data are a one-line ValueError; an all-zero trial gives ``valid = False``
+and NaN.
 Differentiable: :func:`statistical_nll` (autograd; float64 gradcheck in the tests); the
 estimators return plain estimates.
 """
@@ -66,6 +67,7 @@ from ..geometry.arrays import ArrayGeometry, steering_matrix
 from ..impairments.distributions import ElementErrorDistribution, ErrorMoments
 from ..signals.frames import COHERENCES
 from .base import EstimationResult, Estimator, register
+from .common import check_data, sanitize_data
 from .grids import SearchGrid
 from .spectral import music2d_doa
 
@@ -463,20 +465,16 @@ class _Problem:
 
 
 def _problem(y: torch.Tensor, model: KnownPilots) -> tuple[_Problem, tuple, torch.Tensor]:
-    """Flatten ``y`` to (B, M, T), expand the model's tensors, flag invalid trials."""
-    check_complex(y, "y")
+    """Flatten ``y`` to (B, M, T), expand the model's tensors, flag all-zero trials (non-finite
+    data are a one-line ValueError)."""
     M, K, T = model.array.num_elements, model.num_sources, model.num_signals
-    if y.ndim < 2 or y.shape[-2:] != (M, T):
-        raise ValueError(f"y must have shape (..., M={M}, T={T}), got {tuple(y.shape)}")
+    check_data(y, (M, T), "y", f"(..., M={M}, T={T})", finite=True)
     batch = y.shape[:-2]
     B = math.prod(batch)
     cdt = y.dtype
     rdt = y.real.dtype
     dev = y.device
-    yf = y.reshape(B, M, T)
-    power = (yf.abs() ** 2).sum((-1, -2))
-    valid = torch.isfinite(yf).all(-1).all(-1) & (power > 0)
-    yf = torch.where(valid[:, None, None], yf, torch.zeros_like(yf))
+    yf, valid = sanitize_data(y.reshape(B, M, T), 2)
 
     def expand(x, tail: int, dtype):
         x = x.to(device=dev, dtype=dtype) if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=dtype, device=dev)
@@ -926,6 +924,7 @@ def _example_problem(dtype, device, generator, *, genie: bool = False):
 
 class _PilotEstimator(Estimator):
     input_kind = "snapshots"
+    input_ndim = 2
     parameters = PARAMETERS
 
     def _model(self) -> KnownPilots:
@@ -958,8 +957,8 @@ class StatisticalMLE(_PilotEstimator):
         self.coherence = coherence
         self.search = search
 
-    def __call__(self, y: torch.Tensor) -> EstimationResult:
-        return statistical_mle(y, self._model(), self.search)
+    def estimate(self, data: torch.Tensor) -> EstimationResult:
+        return statistical_mle(data, self._model(), self.search)
 
     @classmethod
     def example(cls, dtype=torch.complex128, device="cpu", generator=None):
@@ -971,16 +970,16 @@ class StatisticalMLE(_PilotEstimator):
 class AOML(StatisticalMLE):
     """AO-ML (:func:`ao_ml`): alternating angle / Doppler searches of the statistical ℓ."""
 
-    def __call__(self, y: torch.Tensor) -> EstimationResult:
-        return ao_ml(y, self._model(), self.search)
+    def estimate(self, data: torch.Tensor) -> EstimationResult:
+        return ao_ml(data, self._model(), self.search)
 
 
 @register("music2d_doppler")
 class MusicDoppler(StatisticalMLE):
     """2-D MUSIC angles + ML Doppler (:func:`music_doppler`); needs T ≥ K signals."""
 
-    def __call__(self, y: torch.Tensor) -> EstimationResult:
-        return music_doppler(y, self._model(), self.search)
+    def estimate(self, data: torch.Tensor) -> EstimationResult:
+        return music_doppler(data, self._model(), self.search)
 
 
 @register("genie_ml")
@@ -1001,7 +1000,8 @@ class GenieML(_PilotEstimator):
         self.coherence = coherence
         self.search = search
 
-    def __call__(self, y: torch.Tensor) -> EstimationResult:
+    def estimate(self, data: torch.Tensor) -> EstimationResult:
+        y = data
         if self.realised_errors is None:
             raise ValueError("GenieML needs realised_errors (the per-element errors of the data)")
         z = self.realised_errors.to(y.device)

@@ -34,11 +34,12 @@ from collections.abc import Sequence
 
 import torch
 
-from .._checks import check_choice, check_complex, check_finite, check_ndim_at_least, check_positive, check_positive_int
+from .._checks import check_choice, check_finite, check_positive, check_positive_int
+from .._dtypes import complex_dtype
 from ..geometry.arrays import steering_matrix, ula
 from .base import EstimationResult, Estimator, register
-from .preprocessing import _check_covariance, forward_backward, real_covariance, spatial_smoothing, unitary_matrix
-from .._dtypes import complex_dtype
+from .common import check_covariance, check_data, check_num_sources, signal_subspace, ula_spacing_of
+from .preprocessing import forward_backward, real_covariance, spatial_smoothing, unitary_matrix
 
 __all__ = [
     "root_music_polynomial",
@@ -61,39 +62,11 @@ _METHODS = ("ls", "tls")
 
 
 # ----------------------------------------------------------------------------- helpers
-def _check_num_sources(num_sources, max_k: int, what: str) -> int:
-    K = check_positive_int(num_sources, "num_sources")
-    if K > max_k:
-        raise ValueError(f"num_sources must be at most {max_k} for {what}, got {K}")
-    return K
-
-
 def _safe_solve(A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # Batched A^{-1} B that never raises on a singular batch element: (X, ok), X = 0 where not ok.
     X, info = torch.linalg.solve_ex(A, B)
     ok = (info == 0) & torch.isfinite(X).flatten(-2).all(-1)
     return torch.where(ok[..., None, None], X, torch.zeros_like(X)), ok
-
-
-def _signal_subspace(R: torch.Tensor, num_sources: int) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Signal subspace of a Hermitian (or real symmetric) matrix and a rank check.
-
-    Args:
-        R: ``(..., M, M)`` Hermitian (complex) or symmetric (real).
-        num_sources: K ≤ M.
-
-    Returns:
-        ``(Es, ok)``: ``Es`` ``(..., M, K)`` eigenvectors of the K largest eigenvalues
-        (ascending order of eigenvalue), ``ok`` ``(...)`` bool, True where
-        λ_K > 10 · M · eps · λ_max (R has rank ≥ K, so Es is well defined).
-    """
-    M = R.shape[-1]
-    K = _check_num_sources(num_sources, M, "a signal subspace")
-    w, U = torch.linalg.eigh(R)
-    eps = torch.finfo(w.dtype).eps
-    lmax = w[..., -1]
-    ok = (w[..., M - K] > 10 * M * eps * lmax.abs()) & (lmax > 0)
-    return U[..., M - K:], ok
 
 
 @functools.lru_cache(maxsize=64)
@@ -182,8 +155,8 @@ def root_music_roots(C: torch.Tensor) -> torch.Tensor:
     The bilinear (Cayley) map z = (1 + j x)/(1 - j x) sends the unit circle to the real
     line; since a(z)^H C a(z) is real on the circle, (1 + x²)^{M-1} Σ_l c_l z^l is a
     polynomial in x with real coefficients, q(x) = Re(Σ_i c_i (1+jx)^i (1-jx)^{2M-2-i}).
-    Its roots are found from a real companion matrix (about 3× faster than the complex one
-    and more accurate in float32); conjugate root pairs x, x^* map exactly to the pairs
+    Its roots are found from a real companion matrix (a real eigenvalue problem, cheaper than
+    the complex one and more accurate in float32); conjugate root pairs x, x^* map exactly to the pairs
     (z, 1/z^*) and real roots to roots on the circle.  Roots at x = ∞ (a source exactly at
     endfire for d = 1/2) come back as z = -1 up to rounding.
 
@@ -243,13 +216,15 @@ def _select_unit_circle_roots(z: torch.Tensor, num_sources: int, spacing: float)
     return torch.asin(u)
 
 
-def _finish(theta: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
-    theta = torch.where(ok[..., None] & torch.isfinite(theta).all(-1, keepdim=True), theta,
-                        torch.full_like(theta, math.nan))
-    return theta.sort(-1).values
+def _finish(theta: torch.Tensor, ok: torch.Tensor) -> EstimationResult:
+    """Angles ``(..., K)`` and the rank test ``ok (...)`` → the sorted ``EstimationResult``."""
+    good = ok & torch.isfinite(theta).all(-1)
+    theta = torch.where(good[..., None], theta, torch.full_like(theta, math.nan)).sort(-1).values
+    return EstimationResult(estimates=theta[..., None], parameters=("azimuth",),
+                            count=good.to(torch.int64) * theta.shape[-1], valid=good)
 
 
-def root_music(R: torch.Tensor, num_sources: int, spacing: float = 0.5) -> torch.Tensor:
+def root_music(R: torch.Tensor, num_sources: int, spacing: float = 0.5) -> EstimationResult:
     r"""Root-MUSIC for a ULA (Barabell 1983), batched.
 
     Noise-subspace projector C = I - E_s E_s^H from the eigendecomposition of R; the
@@ -267,19 +242,20 @@ def root_music(R: torch.Tensor, num_sources: int, spacing: float = 0.5) -> torch
         spacing: d, element spacing in wavelengths.
 
     Returns:
-        ``(..., K)`` real angles (radians), ascending; NaN rows where R has rank < K.
+        :class:`EstimationResult`: estimates ``(..., K, 1)`` ("azimuth", radians), ascending;
+        ``valid = False`` and NaN rows where R has numerical rank < K.
 
     Example:
         >>> A = ula(8).steering(torch.tensor([-0.2, 0.3], dtype=torch.float64))
         >>> R = A @ A.mH + 0.01 * torch.eye(8, dtype=A.dtype)
-        >>> root_music(R, 2)
+        >>> root_music(R, 2).estimates[..., 0]
         tensor([-0.2000,  0.3000], dtype=torch.float64)
     """
-    _check_covariance(R)
+    check_covariance(R, finite=True)
     check_positive(spacing, "spacing")
     M = R.shape[-1]
-    K = _check_num_sources(num_sources, M - 1, f"root-MUSIC with M = {M} elements")
-    Es, ok = _signal_subspace(R, K)
+    K = check_num_sources(num_sources, M - 1, f"root-MUSIC with M = {M} elements")
+    Es, ok = signal_subspace(R, K, return_rank_ok=True)
     C = torch.eye(M, dtype=R.dtype, device=R.device) - Es @ Es.mH
     z = root_music_roots(C)
     return _finish(_select_unit_circle_roots(z, K, float(spacing)), ok)
@@ -304,9 +280,9 @@ def _selection(M: int, shift: int, selection) -> tuple[torch.Tensor, torch.Tenso
 def overlap_row_weights(m: int) -> torch.Tensor:
     r"""Row weights w_i = √min(i+1, m-i), i = 0 … m-1, for ESPRIT on maximally overlapping
     ULA subarrays (each row weighted by the square root of how many lags it shares, as in the
-    weighted matrix-pencil / subspace-rotation estimators).  On D1 (M = 16, 10 dB) they bring
-    LS/TLS ESPRIT from ≈ 1.75 √CRB to ≈ 1.13 √CRB at high SNR, but they raise the failure
-    rate near the SNR threshold (benchmarks/bench_subspace.py).  Returns ``(m,)`` float64."""
+    weighted matrix-pencil / subspace-rotation estimators).  They bring LS/TLS ESPRIT on a
+    long ULA much closer to the CRB at high SNR, at the price of more failures near the SNR
+    threshold (measurements: ``benchmarks/README.md``).  Returns ``(m,)`` float64."""
     m = check_positive_int(m, "m")
     i = torch.arange(m, dtype=torch.float64)
     return torch.sqrt(torch.minimum(i + 1, m - i))
@@ -368,7 +344,7 @@ def shift_invariance_eigenvalues(Es: torch.Tensor, selection: tuple[Sequence[int
 def esprit(R: torch.Tensor, num_sources: int, spacing: float = 0.5, method: str = "ls", shift: int = 1,
            row_weights: torch.Tensor | Sequence[float] | str | None = None,
            selection: tuple[Sequence[int], Sequence[int]] | None = None,
-           displacement: float | None = None) -> torch.Tensor:
+           displacement: float | None = None) -> EstimationResult:
     r"""ESPRIT (Roy & Kailath 1989), least squares or total least squares, batched.
 
     Signal subspace E_s of R; the two subarrays (default: elements 0…M-1-s and s…M-1 of a
@@ -392,14 +368,15 @@ def esprit(R: torch.Tensor, num_sources: int, spacing: float = 0.5, method: str 
         displacement: δ in wavelengths (default ``shift * spacing``; required with ``selection``).
 
     Returns:
-        ``(..., K)`` angles (radians), ascending; NaN rows where R has rank < K.
+        :class:`EstimationResult`: estimates ``(..., K, 1)`` ("azimuth", radians), ascending;
+        ``valid = False`` and NaN rows where R has numerical rank < K.
 
     Example:
         >>> A = ula(8).steering(torch.tensor([-0.2, 0.3], dtype=torch.float64))
-        >>> esprit(A @ A.mH, 2, method="tls")
+        >>> esprit(A @ A.mH, 2, method="tls").estimates[..., 0]
         tensor([-0.2000,  0.3000], dtype=torch.float64)
     """
-    _check_covariance(R)
+    check_covariance(R, finite=True)
     check_choice(method, _METHODS, "method")
     check_positive(spacing, "spacing")
     M = R.shape[-1]
@@ -409,8 +386,8 @@ def esprit(R: torch.Tensor, num_sources: int, spacing: float = 0.5, method: str 
     delta = float(shift) * float(spacing) if displacement is None else float(displacement)
     if delta == 0 or not math.isfinite(delta):
         raise ValueError(f"displacement must be non-zero and finite, got {delta}")
-    K = _check_num_sources(num_sources, min(M - 1, i1.numel()), "ESPRIT with these subarrays")
-    Es, ok = _signal_subspace(R, K)
+    K = check_num_sources(num_sources, min(M - 1, i1.numel()), "ESPRIT with these subarrays")
+    Es, ok = signal_subspace(R, K, return_rank_ok=True)
     phi = shift_invariance_eigenvalues(Es, (i1, i2), method, row_weights)
     theta = torch.asin((phi.angle() / (2 * math.pi * delta)).clamp(-1, 1))
     return _finish(theta, ok)
@@ -426,7 +403,7 @@ def _unitary_selection(M: int, shift: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def unitary_esprit(R: torch.Tensor, num_sources: int, spacing: float = 0.5, method: str = "ls",
-                   shift: int = 1) -> torch.Tensor:
+                   shift: int = 1) -> EstimationResult:
     r"""Unitary ESPRIT (Haardt & Nossek 1995) for a ULA: real-valued throughout.
 
     The real covariance Re(Q_M^H R Q_M) = Q_M^H R_fb Q_M (forward–backward averaging is
@@ -447,17 +424,18 @@ def unitary_esprit(R: torch.Tensor, num_sources: int, spacing: float = 0.5, meth
         shift: s.
 
     Returns:
-        ``(..., K)`` angles (radians), ascending; NaN rows where R has rank < K.
+        :class:`EstimationResult`: estimates ``(..., K, 1)`` ("azimuth", radians), ascending;
+        ``valid = False`` and NaN rows where R has numerical rank < K.
     """
-    _check_covariance(R)
+    check_covariance(R, finite=True)
     check_choice(method, _METHODS, "method")
     check_positive(spacing, "spacing")
     M = R.shape[-1]
     s = check_positive_int(shift, "shift")
     if s >= M:
         raise ValueError(f"shift must be smaller than M = {M}, got {s}")
-    K = _check_num_sources(num_sources, min(M - 1, M - s), "unitary ESPRIT")
-    Es, ok = _signal_subspace(real_covariance(R), K)
+    K = check_num_sources(num_sources, min(M - 1, M - s), "unitary ESPRIT")
+    Es, ok = signal_subspace(real_covariance(R), K, return_rank_ok=True)
     K1, K2 = (k.to(dtype=Es.dtype, device=Es.device) for k in _unitary_selection(M, s))
     E1, E2 = K1 @ Es, K2 @ Es
     if method == "ls":
@@ -476,7 +454,7 @@ def unitary_esprit(R: torch.Tensor, num_sources: int, spacing: float = 0.5, meth
 
 
 def root_music_2d(csi: torch.Tensor, num_sources: int, rx_spacing: float = 0.5,
-                  tx_spacing: float = 0.5) -> torch.Tensor:
+                  tx_spacing: float = 0.5) -> EstimationResult:
     r"""2-D root-MUSIC for (AoA, AoD) from bistatic MIMO CSI (seed 001 baseline), batched.
 
     Model (seed 001): H_n = Σ_k α_k b_n(τ_k) a_r(θ_k) a_t(φ_k)^T + noise over N subcarriers
@@ -504,23 +482,22 @@ def root_music_2d(csi: torch.Tensor, num_sources: int, rx_spacing: float = 0.5,
         rx_spacing, tx_spacing: d_r, d_t in wavelengths.
 
     Returns:
-        ``(..., K, 2)`` real: column 0 AoA θ, column 1 AoD φ (radians), rows sorted by AoA;
-        NaN rows where the covariances have rank < K.
+        :class:`EstimationResult`: estimates ``(..., K, 2)`` ("aoa", "aod", radians), rows
+        sorted by AoA; ``valid = False`` and NaN rows where the covariances have rank < K.
     """
-    check_ndim_at_least(csi, 3, "csi", "(..., N, M_r, M_t)")
-    check_complex(csi, "csi")
+    check_data(csi, (None, None, None), "csi", "(..., N, M_r, M_t)")
     check_finite(csi, "csi")
     check_positive(rx_spacing, "rx_spacing")
     check_positive(tx_spacing, "tx_spacing")
     N, Mr, Mt = csi.shape[-3:]
     if Mr < 2 or Mt < 2:
         raise ValueError(f"root_music_2d needs at least 2 receive and 2 transmit elements, got {Mr} × {Mt}")
-    K = _check_num_sources(num_sources, Mr - 1, f"root_music_2d with M_r = {Mr}")
+    K = check_num_sources(num_sources, Mr - 1, f"root_music_2d with M_r = {Mr}")
     Rr = torch.einsum("...nrt,...nst->...rs", csi, csi.conj()) / (N * Mt)
-    aoa = root_music(Rr, K, rx_spacing)  # (..., K), ascending
+    aoa = root_music(Rr, K, rx_spacing).estimates[..., 0]  # (..., K), ascending
     Y = csi.reshape(*csi.shape[:-2], Mr * Mt)
     R = Y.mT @ Y.conj() / N
-    Es, ok = _signal_subspace(R, K)
+    Es, ok = signal_subspace(R, K, return_rank_ok=True)
     pos_r = ula(Mr, spacing=rx_spacing).positions.to(device=csi.device, dtype=csi.real.dtype)
     ar = steering_matrix(pos_r, torch.nan_to_num(aoa))  # (..., Mr, K)
     B = torch.einsum("...rk,...rtj->...ktj", ar.conj(), Es.reshape(*Es.shape[:-2], Mr, Mt, K))
@@ -528,96 +505,94 @@ def root_music_2d(csi: torch.Tensor, num_sources: int, rx_spacing: float = 0.5,
     aod = _select_unit_circle_roots(root_music_roots(C), 1, float(tx_spacing))[..., 0]
     out = torch.stack([aoa, aod], dim=-1)
     good = ok & torch.isfinite(out).flatten(-2).all(-1)
-    return torch.where(good[..., None, None], out, torch.full_like(out, math.nan))
+    out = torch.where(good[..., None, None], out, torch.full_like(out, math.nan))
+    return EstimationResult(estimates=out, parameters=("aoa", "aod"), count=good.to(torch.int64) * K, valid=good)
 
 
 # ----------------------------------------------------------------------------- estimator classes
-def _result(theta: torch.Tensor, parameters: tuple[str, ...]) -> EstimationResult:
-    est = theta[..., None] if len(parameters) == 1 else theta  # (..., K, P)
-    found = torch.isfinite(est).all(-1)
-    return EstimationResult(estimates=est, parameters=parameters, count=found.sum(-1),
-                            valid=found.all(-1))
-
-
 def _preprocess(R: torch.Tensor, forward_backward_: bool, subarrays: int) -> torch.Tensor:
     if subarrays != 1:
         return spatial_smoothing(R, subarrays, forward_backward=forward_backward_)
     return forward_backward(R) if forward_backward_ else R
 
 
-def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
-    if dtype.is_complex:
-        return dtype
-    return complex_dtype(dtype)
-
-
 def _example_covariance(dtype, device, M: int = 8, angles=(-0.3, 0.25)):
-    cdt = _complex_dtype(dtype)
+    cdt = complex_dtype(dtype)
     truth = torch.tensor(angles, dtype=cdt.to_real(), device=device)
     A = steering_matrix(ula(M).positions.to(dtype=truth.dtype, device=device), truth)
     R = A @ A.mH + 1e-3 * torch.eye(M, dtype=cdt, device=device)
-    return R, truth[:, None]
+    return ula(M), R, truth[:, None]
 
 
-@register("root_music")
-class RootMUSIC(Estimator):
-    """Root-MUSIC for a ULA (:func:`root_music`), optionally after forward–backward averaging
-    and/or spatial smoothing with ``subarrays`` = L subarrays of M-L+1 elements.
-
-    Input: covariance ``(..., M, M)``; output estimates ``(..., K, 1)`` (``"azimuth"``).
-    """
+class _ULACovarianceEstimator(Estimator):
+    """Common part of the ULA subspace estimators: the array must be an ideal ULA (its
+    spacing is read off the geometry), the input a covariance ``(..., M, M)``."""
 
     input_kind = "covariance"
     parameters = ("azimuth",)
 
-    def __init__(self, num_sources: int = 1, spacing: float = 0.5, forward_backward: bool = False,
-                 subarrays: int = 1):
-        self.num_sources = num_sources
-        self.spacing = spacing
-        self.forward_backward = forward_backward
-        self.subarrays = subarrays
-
-    def __call__(self, data: torch.Tensor) -> EstimationResult:
-        R = _preprocess(data, self.forward_backward, self.subarrays)
-        return _result(root_music(R, self.num_sources, self.spacing), self.parameters)
+    def _covariance(self, R: torch.Tensor, forward_backward_: bool, subarrays: int) -> tuple[torch.Tensor, float]:
+        d = ula_spacing_of(self.array, type(self).__name__)
+        check_covariance(R, self.array.num_elements, finite=True)
+        return _preprocess(R, forward_backward_, subarrays), d
 
     @classmethod
     def example(cls, dtype=torch.complex128, device="cpu", generator=None):
-        R, truth = _example_covariance(dtype, device)
-        return cls(num_sources=2), R, truth
+        array, R, truth = _example_covariance(dtype, device)
+        return cls(array, 2), R, truth
 
 
-@register("esprit_ls")
-class EspritLS(Estimator):
-    """Least-squares ESPRIT for a ULA (:func:`esprit` with ``method="ls"``), optional row
-    weights, forward–backward averaging and spatial smoothing.
+@register("root_music")
+class RootMUSIC(_ULACovarianceEstimator):
+    """Root-MUSIC for a ULA (:func:`root_music`), optionally after forward–backward averaging
+    and/or spatial smoothing with ``subarrays`` = L subarrays of M-L+1 elements.
+
+    Args:
+        array: the ideal ULA the receiver assumes (``ArrayGeometry``, or ``ArrayModel``
+            without impairments); its spacing d is used.
+        num_sources: K.
 
     Input: covariance ``(..., M, M)``; output estimates ``(..., K, 1)`` (``"azimuth"``).
     """
 
-    input_kind = "covariance"
-    parameters = ("azimuth",)
+    def __init__(self, array, num_sources: int = 1, forward_backward: bool = False, subarrays: int = 1):
+        self.array = array
+        self.num_sources = num_sources
+        self.forward_backward = forward_backward
+        self.subarrays = subarrays
+
+    def estimate(self, R: torch.Tensor) -> EstimationResult:
+        R, d = self._covariance(R, self.forward_backward, self.subarrays)
+        return root_music(R, self.num_sources, d)
+
+
+@register("esprit_ls")
+class EspritLS(_ULACovarianceEstimator):
+    """Least-squares ESPRIT for a ULA (:func:`esprit` with ``method="ls"``), optional row
+    weights, forward–backward averaging and spatial smoothing.
+
+    Args:
+        array: the ideal ULA the receiver assumes; its spacing d is used.
+        num_sources: K.  shift: subarray offset s.  row_weights: see :func:`esprit`.
+
+    Input: covariance ``(..., M, M)``; output estimates ``(..., K, 1)`` (``"azimuth"``).
+    """
+
     _method = "ls"
 
-    def __init__(self, num_sources: int = 1, spacing: float = 0.5, shift: int = 1,
+    def __init__(self, array, num_sources: int = 1, shift: int = 1,
                  row_weights: Sequence[float] | str | None = None, forward_backward: bool = False,
                  subarrays: int = 1):
+        self.array = array
         self.num_sources = num_sources
-        self.spacing = spacing
         self.shift = shift
         self.row_weights = row_weights
         self.forward_backward = forward_backward
         self.subarrays = subarrays
 
-    def __call__(self, data: torch.Tensor) -> EstimationResult:
-        R = _preprocess(data, self.forward_backward, self.subarrays)
-        theta = esprit(R, self.num_sources, self.spacing, self._method, self.shift, self.row_weights)
-        return _result(theta, self.parameters)
-
-    @classmethod
-    def example(cls, dtype=torch.complex128, device="cpu", generator=None):
-        R, truth = _example_covariance(dtype, device)
-        return cls(num_sources=2), R, truth
+    def estimate(self, R: torch.Tensor) -> EstimationResult:
+        R, d = self._covariance(R, self.forward_backward, self.subarrays)
+        return esprit(R, self.num_sources, d, self._method, self.shift, self.row_weights)
 
 
 @register("esprit_tls")
@@ -629,61 +604,62 @@ class EspritTLS(EspritLS):
 
 
 @register("unitary_esprit")
-class UnitaryESPRIT(Estimator):
+class UnitaryESPRIT(_ULACovarianceEstimator):
     """Unitary ESPRIT for a ULA (:func:`unitary_esprit`), real-valued, FB averaging built in;
     optional forward–backward spatial smoothing with ``subarrays`` = L.
+
+    Args:
+        array: the ideal ULA the receiver assumes; its spacing d is used.
+        num_sources: K.  method: ``"ls"`` or ``"tls"``.  shift: subarray offset s.
 
     Input: covariance ``(..., M, M)``; output estimates ``(..., K, 1)`` (``"azimuth"``).
     """
 
-    input_kind = "covariance"
-    parameters = ("azimuth",)
-
-    def __init__(self, num_sources: int = 1, spacing: float = 0.5, method: str = "ls", shift: int = 1,
-                 subarrays: int = 1):
+    def __init__(self, array, num_sources: int = 1, method: str = "ls", shift: int = 1, subarrays: int = 1):
+        self.array = array
         self.num_sources = num_sources
-        self.spacing = spacing
         self.method = method
         self.shift = shift
         self.subarrays = subarrays
 
-    def __call__(self, data: torch.Tensor) -> EstimationResult:
-        R = _preprocess(data, False, self.subarrays)
-        theta = unitary_esprit(R, self.num_sources, self.spacing, self.method, self.shift)
-        return _result(theta, self.parameters)
-
-    @classmethod
-    def example(cls, dtype=torch.complex128, device="cpu", generator=None):
-        R, truth = _example_covariance(dtype, device)
-        return cls(num_sources=2), R, truth
+    def estimate(self, R: torch.Tensor) -> EstimationResult:
+        R, d = self._covariance(R, False, self.subarrays)
+        return unitary_esprit(R, self.num_sources, d, self.method, self.shift)
 
 
 @register("root_music_2d")
 class RootMUSIC2D(Estimator):
     """2-D root-MUSIC for (AoA, AoD) from bistatic MIMO CSI (:func:`root_music_2d`).
 
+    Args:
+        rx_array, tx_array: the ideal receive and transmit ULAs (their spacings are used).
+        num_sources: K paths.
+
     Input: CSI ``(..., N, M_r, M_t)``; output estimates ``(..., K, 2)`` (``"aoa"``, ``"aod"``).
     """
 
     input_kind = "csi"
+    input_ndim = 3
     parameters = ("aoa", "aod")
 
-    def __init__(self, num_sources: int = 1, rx_spacing: float = 0.5, tx_spacing: float = 0.5):
+    def __init__(self, rx_array, tx_array, num_sources: int = 1):
+        self.rx_array = rx_array
+        self.tx_array = tx_array
         self.num_sources = num_sources
-        self.rx_spacing = rx_spacing
-        self.tx_spacing = tx_spacing
 
-    def __call__(self, data: torch.Tensor) -> EstimationResult:
-        est = root_music_2d(data, self.num_sources, self.rx_spacing, self.tx_spacing)
-        return _result(est, self.parameters)
+    def estimate(self, H: torch.Tensor) -> EstimationResult:
+        Mr, Mt = self.rx_array.num_elements, self.tx_array.num_elements
+        check_data(H, (None, Mr, Mt), "H", f"(..., N, M_r={Mr}, M_t={Mt})")
+        return root_music_2d(H, self.num_sources, ula_spacing_of(self.rx_array, "RootMUSIC2D"),
+                             ula_spacing_of(self.tx_array, "RootMUSIC2D"))
 
     @classmethod
     def example(cls, dtype=torch.complex128, device="cpu", generator=None):
-        cdt = _complex_dtype(dtype)
+        cdt = complex_dtype(dtype)
         rdt = cdt.to_real()
         truth = torch.tensor([[-0.3, 0.2], [0.25, -0.4]], dtype=rdt, device=device)
         H = _example_bistatic_csi(truth, delays=(0.1, 0.35), num_subcarriers=8, Mr=6, Mt=4)
-        return cls(num_sources=2), H, truth
+        return cls(ula(6), ula(4), num_sources=2), H, truth
 
 
 def _example_bistatic_csi(truth: torch.Tensor, delays, num_subcarriers: int, Mr: int, Mt: int) -> torch.Tensor:

@@ -11,8 +11,21 @@ overrides (dotted keys; values are TOML literals: ``--set sweep.snr_db=[0,10]``,
 ``--set array.elements=16``, ``--set device=cuda``; a bare word is taken as a string) →
 the explicit CLI flags (``--trials``, ``--seed``, ``--device``).
 
+A spec never names code to import: the ``experiment`` key is looked up in the registry
+(:mod:`isackit.experiments.registry`: the built-in table and installed plug-ins), and a
+``module`` key is refused.  NaN and ±inf are refused everywhere in a spec, whatever the field
+(TOML can write ``nan`` and ``inf``).  Paths a config may set are relative paths that stay
+inside the run folder or the model cache (:data:`RelativePath`).
+
 Everything a user can get wrong here raises :class:`ExperimentError` (a ``ValueError``) with
 a one-line message; the CLI prints it and exits with code 2.
+
+>>> parse_override("sweep.snr_db=[0, 10]")
+('sweep.snr_db', [0, 10])
+>>> check_finite({"sweep": {"snr_db": [0.0, float("nan")]}}, "spec")
+Traceback (most recent call last):
+...
+isackit.experiments.errors.ExperimentError: spec: sweep.snr_db.1 is nan; NaN and ±inf are not allowed in a spec
 """
 
 from __future__ import annotations
@@ -22,15 +35,21 @@ import json
 import math
 import re
 import tomllib
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Annotated, Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
+
+from .._config import StrictModel
+from .errors import ExperimentError
 
 __all__ = [
     "ExperimentError",
     "ExperimentConfig",
+    "RelativePath",
+    "check_finite",
+    "inside",
     "read_toml",
     "parse_override",
     "apply_overrides",
@@ -41,25 +60,47 @@ __all__ = [
 ]
 
 
-class ExperimentError(ValueError):
-    """A user error in an experiment spec, an override, a run folder or a CLI argument.
+def _relative_path(value: str) -> str:
+    posix, win = PurePosixPath(value), PureWindowsPath(value)
+    if value.strip() == "" or posix.is_absolute() or win.is_absolute() or win.drive or value.startswith("~"):
+        raise ValueError(f"{value!r} must be a relative path (it is placed inside the run folder or the "
+                         "model cache)")
+    if ".." in posix.parts or ".." in win.parts:
+        raise ValueError(f"{value!r} must not leave its folder ('..')")
+    return value
 
-    The message is one line saying what is wrong; the CLI prints it and exits with code 2.
+
+#: A config field holding a path: relative, without ``..``, resolved by the experiment inside
+#: the run folder or the model cache (:func:`inside`), so no config can write elsewhere.
+RelativePath = Annotated[str, AfterValidator(_relative_path)]
+
+
+def inside(root: str | Path, relative: str) -> Path:
+    """``root / relative``, checked to stay inside ``root`` (symbolic links resolved).
+
+    >>> inside("/tmp/run", "models/a").as_posix()
+    '/tmp/run/models/a'
     """
+    _relative_path(relative)
+    base = Path(root).resolve()
+    path = (base / relative).resolve()
+    if path != base and base not in path.parents:
+        raise ExperimentError(f"path {relative!r} leaves {root} (through a symbolic link)")
+    return path
 
 
-class ExperimentConfig(BaseModel):
+class ExperimentConfig(StrictModel):
     """Fields every experiment config has; experiments subclass it and add their own.
 
-    Subclasses inherit ``extra="forbid"`` (unknown keys are errors), ``strict=True`` (no
-    silent coercion of ``"10"`` to ``10``; an int is accepted where a float is expected)
-    and ``frozen=True``.  Use ``list[...]`` rather than ``tuple[...]`` for sequences (TOML
-    arrays are lists).
+    Subclasses inherit :class:`isackit._config.StrictModel`'s rules: ``extra="forbid"``
+    (unknown keys are errors), ``strict=True`` (no silent coercion of ``"10"`` to ``10``; an
+    int is accepted where a float is expected), ``frozen=True`` and ``allow_inf_nan=False``.
+    Nested models subclass ``StrictModel`` too.  Use ``list[...]`` rather than
+    ``tuple[...]`` for sequences (TOML arrays are lists).
 
     Attributes:
-        experiment: name of the registered experiment that runs this spec.
-        module: optional module to import so that ``experiment`` gets registered
-            (plug-ins: ``module = "isackit.systems.positioning.experiment"``).
+        experiment: name of the registered experiment that runs this spec (the registry
+            maps it to code; a spec never names a module).
         description: one line shown by ``isackit list``.
         seed: root seed; every work unit derives its own seed from it and its identity.
         trials: Monte Carlo trials per sweep point.
@@ -68,10 +109,7 @@ class ExperimentConfig(BaseModel):
         device: torch device the units run on (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
     experiment: str
-    module: str | None = None
     description: str = ""
     seed: int = Field(default=0, ge=0)
     trials: int = Field(default=100, ge=1)
@@ -89,12 +127,30 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ExperimentError(f"spec file not found: {p}")
     try:
-        with p.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ExperimentError(f"{p}: invalid TOML: {exc}") from None
+        raw = p.read_bytes()
     except OSError as exc:
         raise ExperimentError(f"cannot read {p}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ExperimentError(f"{p}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                              "TOML specs are UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(f"{p}: invalid TOML: {exc}") from None
+
+
+def check_finite(data: Any, source: str, _path: str = "") -> None:
+    """Refuse NaN and ±inf anywhere in plain spec data (nested tables and arrays included)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        raise ExperimentError(f"{source}: {_path or 'value'} is {data}; NaN and ±inf are not allowed in a spec")
+    if isinstance(data, dict):
+        for k, v in data.items():
+            check_finite(v, source, f"{_path}.{k}" if _path else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            check_finite(v, source, f"{_path}.{i}" if _path else str(i))
 
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
@@ -107,9 +163,6 @@ def parse_override(text: str) -> tuple[str, Any]:
     The value is read as a TOML literal (``16``, ``1e-3``, ``true``, ``[0, 10]``,
     ``"a b"``, ``{x = 1}``); a bare word that is not a TOML literal (``cuda:0``,
     ``gain_phase``) is taken as a string.
-
-    >>> parse_override("sweep.snr_db=[0, 10]")
-    ('sweep.snr_db', [0, 10])
     """
     if "=" not in text:
         raise ExperimentError(f"bad --set {text!r}: expected KEY=VALUE, e.g. --set trials=50")
@@ -176,7 +229,15 @@ def _describe(err: dict[str, Any]) -> str:
 
 
 def validate_config(model: type[ExperimentConfig], data: dict[str, Any], source: str) -> ExperimentConfig:
-    """Validate plain TOML data into ``model``; errors become one-line :class:`ExperimentError`."""
+    """Validate plain TOML data into ``model``; errors become one-line :class:`ExperimentError`.
+
+    Refuses NaN/±inf anywhere (:func:`check_finite`) and a ``module`` key (a spec never
+    names code to import) before the model's own validation."""
+    check_finite(data, source)
+    if isinstance(data, dict) and "module" in data and "module" not in model.model_fields:
+        raise ExperimentError(f"{source}: a spec does not name a module to import (found module = "
+                              f"{json.dumps(data['module'])}); remove that line: experiments come from the "
+                              "registry (`isackit list`)")
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:

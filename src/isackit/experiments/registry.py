@@ -4,6 +4,11 @@ r"""The experiment registry, the catalogue of specs, and spec resolution.
   ``run_unit(config, unit, device)`` computes one work unit and returns rows.
 * :func:`register_experiment` — class decorator that adds an experiment to the registry
   together with its config model.
+* :func:`get_experiment` — name → experiment class: registered in this process, else the
+  built-in table (:data:`isackit.experiments.plugins.BUILTIN`), else an installed plug-in
+  from the ``isackit.experiments`` entry-point group (``[project.entry-points."isackit.experiments"]
+  myexp = "mypackage.myexp"`` in the plug-in's ``pyproject.toml``).  Nothing else is ever
+  imported: a spec names an experiment, not a module.
 * The catalogue — the ``*.toml`` files shipped in ``isackit/experiments/catalogue/``; the
   file stem is the name ``isackit run NAME`` accepts.
 * :func:`resolve_spec` — NAME or FILE + ``--quick`` + overrides → a validated config and the
@@ -16,10 +21,9 @@ import importlib
 import itertools
 import tomllib
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .config import (
     ExperimentConfig,
@@ -29,13 +33,21 @@ from .config import (
     read_toml,
     validate_config,
 )
-from .units import Row, WorkUnit
+from .plugins import BUILTIN
+from .store import safe_name
+from .units import Row, UnitResult, WorkUnit
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import torch
 
 __all__ = [
     "Experiment",
     "register_experiment",
     "EXPERIMENTS",
     "get_experiment",
+    "known_experiments",
+    "ENTRY_POINT_GROUP",
     "CATALOGUE_DIR",
     "HEADLINE_EXPERIMENT",
     "FALLBACK_EXPERIMENT",
@@ -52,19 +64,35 @@ FALLBACK_EXPERIMENT = "doa"
 
 CATALOGUE_DIR = Path(__file__).parent / "catalogue"
 
+#: Entry-point group through which installed packages add experiments (name -> module or
+#: ``module:object``).
+ENTRY_POINT_GROUP = "isackit.experiments"
+
 
 class Experiment:
     """Base class of registered experiments.
 
     Class attributes (set by :func:`register_experiment`): ``name``, ``config_model``,
     ``description``.  Optional: ``x_axis`` — the swept parameter figures put on the x-axis
-    (default: the first numeric swept parameter); ``log_y`` — log-scale y-axis (default True).
+    (default: the first numeric swept parameter); ``log_y`` — log-scale y-axis (default True);
+    ``labels`` — axis labels with units for result columns and metrics, e.g.
+    ``{"snr_db": "SNR (dB)", "rmse_deg": "RMSE (°)"}`` (default: derived from the name, see
+    :func:`isackit.experiments.report.label`).
 
     Subclasses implement :meth:`run_unit` and, unless the config has a ``sweep`` table of
-    lists (whose cartesian product is the default), :meth:`points`.  Optional hook:
-    ``figures(self, df, meta, out_dir, run_dir) -> list[Path]`` draws the experiment's own
-    figures after the generic per-metric ones (:func:`isackit.plotting.plot_results`; used by
-    ``isackit run`` and ``isackit plot``; ``run_dir`` is the run folder, for per-unit data).
+    lists (whose cartesian product is the default), :meth:`points`.  Optional hooks:
+
+    * ``summary(self, df) -> (DataFrame, list[str])`` — the compact table printed at the end
+      of ``isackit run`` and by ``isackit show`` (one row per method, key metrics as columns,
+      bounds beside them) and the headline-ratio lines; default:
+      :func:`isackit.experiments.report.generic_summary`;
+    * ``figures(self, df, meta, out_dir, run_dir) -> list[Path]`` — the experiment's own
+      figures, drawn after the generic per-metric ones
+      (:func:`isackit.experiments.plotting.plot_results`; ``run_dir`` is the run folder, for
+      per-unit data);
+    * ``unit_memory(self, config) -> (bytes, what) | None`` — an estimate of the peak memory
+      one work unit (``config.chunk`` trials) needs and the config values it grows with; the
+      runner refuses a run whose units cannot fit before it starts.
     """
 
     name: ClassVar[str] = "experiment"
@@ -72,6 +100,7 @@ class Experiment:
     description: ClassVar[str] = ""
     x_axis: ClassVar[str | None] = None
     log_y: ClassVar[bool] = True
+    labels: ClassVar[dict[str, str]] = {}
 
     def points(self, config: ExperimentConfig) -> list[dict[str, Any]]:
         """Sweep points: a list of ``{parameter: scalar}``; the keys become result columns.
@@ -86,13 +115,33 @@ class Experiment:
         names = list(table)
         return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*table.values())]
 
-    def run_unit(self, config: ExperimentConfig, unit: WorkUnit, device: torch.device) -> list[Row]:
+    def run_unit(self, config: ExperimentConfig, unit: WorkUnit,
+                 device: torch.device) -> list[Row] | UnitResult:
         """Simulate ``unit.trials`` trials at ``unit.point`` as one batch on ``device``.
 
         Use ``unit.generator(device)`` for all randomness.  Return rows built with
-        :func:`~isackit.experiments.units.rmse_row`, ``mean_row`` and ``bound_row``.
+        :func:`~isackit.experiments.units.rmse_row`, ``mean_row`` and ``bound_row``, or a
+        :class:`~isackit.experiments.units.UnitResult` (rows + the model files used).
         """
         raise NotImplementedError
+
+    def summary(self, df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        """Compact table + headline lines (see the class docstring); generic by default."""
+        from .report import generic_summary
+
+        return generic_summary(df, bounds=_bounds_of(df), x_axis=self.x_axis)
+
+    def unit_memory(self, config: ExperimentConfig) -> tuple[float, str] | None:
+        """Peak bytes one work unit needs and what they grow with; None: unknown."""
+        return None
+
+
+def _bounds_of(df) -> list[str]:
+    """Methods reported as bounds (n_trials = 0 on every row)."""
+    if df is None or len(df) == 0:
+        return []
+    g = df.groupby("method", sort=False)["n_trials"].max()
+    return [str(m) for m, n in g.items() if n == 0]
 
 
 EXPERIMENTS: dict[str, type[Experiment]] = {}
@@ -101,9 +150,14 @@ EXPERIMENTS: dict[str, type[Experiment]] = {}
 def register_experiment(name: str, *, config_model: type[ExperimentConfig], description: str = ""):
     """Decorator: register an :class:`Experiment` subclass under ``name``.
 
-    >>> @register_experiment("toy", config_model=ToyConfig, description="a toy sweep")
+    >>> class ToyConfig(ExperimentConfig):
+    ...     sweep: dict[str, list[float]] = {"x": [1.0, 2.0]}
+    >>> @register_experiment("doc-toy", config_model=ToyConfig, description="a toy sweep")
     ... class Toy(Experiment):
-    ...     def run_unit(self, config, unit, device): ...
+    ...     def run_unit(self, config, unit, device):
+    ...         return []
+    >>> get_experiment("doc-toy") is Toy, Toy().points(ToyConfig(experiment="doc-toy"))
+    (True, [{'x': 1.0}, {'x': 2.0}])
 
     A plain function ``run_unit(config, unit, device) -> rows`` may be decorated instead; it
     becomes an experiment whose sweep is the cartesian product of ``config.sweep``.  The
@@ -133,17 +187,41 @@ def register_experiment(name: str, *, config_model: type[ExperimentConfig], desc
     return deco
 
 
-def get_experiment(name: str, module: str | None = None) -> type[Experiment]:
-    """Look up a registered experiment, importing ``module`` first if given."""
-    if name not in EXPERIMENTS and module:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise ExperimentError(f"cannot import module {module!r} for experiment {name!r}: {exc}") from None
+def _entry_points() -> dict[str, Any]:
+    try:
+        return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    except Exception:  # pragma: no cover - a broken installed distribution must not break the CLI
+        return {}
+
+
+def known_experiments() -> list[str]:
+    """Every experiment name available: registered in this process, built in, or installed."""
+    return sorted(set(EXPERIMENTS) | set(BUILTIN) | set(_entry_points()))
+
+
+def get_experiment(name: str) -> type[Experiment]:
+    """The experiment registered as ``name``, importing its built-in module
+    (:data:`~isackit.experiments.plugins.BUILTIN`) or loading its installed plug-in (entry
+    point group :data:`ENTRY_POINT_GROUP`) on first use.
+
+    Raises :class:`ExperimentError` when no experiment has that name (or its plug-in fails
+    to load)."""
+    if not isinstance(name, str):
+        raise ExperimentError(f"experiment must be a name (a string), got {name!r}")
     if name not in EXPERIMENTS:
-        known = ", ".join(sorted(EXPERIMENTS)) or "none"
-        raise ExperimentError(f"no experiment {name!r} is registered (registered: {known}); "
-                              "a spec names its module with `module = \"...\"`")
+        if name in BUILTIN:
+            importlib.import_module(BUILTIN[name])  # our own code: an import error is a bug, not user input
+        else:
+            ep = _entry_points().get(name)
+            if ep is not None:
+                try:
+                    ep.load()
+                except Exception as exc:
+                    raise ExperimentError(f"the plug-in {ep.value!r} of experiment {name!r} failed to load: "
+                                          f"{type(exc).__name__}: {exc}") from None
+    if name not in EXPERIMENTS:
+        raise ExperimentError(f"no experiment {name!r} is registered; available: {', '.join(known_experiments())} "
+                              f"(third-party plug-ins register through the {ENTRY_POINT_GROUP!r} entry-point group)")
     return EXPERIMENTS[name]
 
 
@@ -190,7 +268,9 @@ def resolve_spec(
 ) -> ResolvedSpec:
     """NAME (catalogue) or FILE (``.toml`` path) → :class:`ResolvedSpec`.
 
-    ``quick`` applies the spec's ``[quick]`` table; ``smoke`` applies ``[quick]`` and then the
+    The name (a catalogue entry, or the file's stem) names the run folder and is made safe
+    for that (:func:`~isackit.experiments.store.safe_name`).  ``quick`` applies the spec's
+    ``[quick]`` table; ``smoke`` applies ``[quick]`` and then the
     spec's optional ``[smoke]`` table (the tiny size at which CI checks that an entry runs end
     to end: training-heavy entries whose quick profile takes minutes shrink further there, so
     a smoke run checks the pipeline, not the outcomes); ``overrides`` are ``(dotted key,
@@ -224,7 +304,7 @@ def resolve_spec(
         raise ExperimentError(f"{path}: missing key 'experiment' (the registered experiment that runs it)")
     if path.name == "config.toml" and target not in entries:  # a saved run config: name it by its experiment
         name = kind
-    module = data.get("module")
-    exp = get_experiment(kind, module if isinstance(module, str) else None)
+    name = safe_name(name, fallback=safe_name(kind, fallback="run"))
+    exp = get_experiment(kind)
     config = validate_config(exp.config_model, data, name)
     return ResolvedSpec(name=name, config=config, experiment=exp, source=str(path))

@@ -7,6 +7,7 @@ from .arrays import (
     steering_matrix,
     steering_matrix_derivatives,
     ula,
+    ula_spacing,
     ura,
 )
 from .scene import (
@@ -46,6 +47,7 @@ __all__ = [
     "steering_matrix",
     "steering_matrix_derivatives",
     "ula",
+    "ula_spacing",
     "ura",
     "horizontal_ura",
 ]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_finite, check_last_dims, check_positive, check_positive_int
-from .._dtypes import complex_dtype
+from .._dtypes import REAL_DTYPES, real_dtype
 
 __all__ = [
     "direction_vectors",
@@ -33,12 +33,11 @@ __all__ = [
     "steering_matrix_derivatives",
     "ArrayGeometry",
     "ula",
+    "ula_spacing",
     "ura",
     "horizontal_ura",
 ]
 
-
-_complex_dtype = complex_dtype
 
 
 def _as_angle(x, like: torch.Tensor | None, name: str) -> torch.Tensor:
@@ -102,7 +101,10 @@ def steering_matrix(
         torch.Size([4, 2])
     """
     check_last_dims(positions, (None, 3), "positions", "(..., M, 3)")
+    if positions.dtype not in REAL_DTYPES:
+        raise TypeError(f"positions must be float32 or float64, got {positions.dtype}")
     check_finite(positions, "positions")
+    check_positive(wavelength.detach() if isinstance(wavelength, torch.Tensor) else wavelength, "wavelength")
     u = direction_vectors(_as_angle(azimuth, positions, "azimuth"),
                           None if elevation is None else _as_angle(elevation, positions, "elevation"))
     phase = _phase(positions, u.to(positions.dtype), wavelength)
@@ -204,7 +206,7 @@ class ArrayGeometry:
 
     def positions_like(self, ref: torch.Tensor) -> torch.Tensor:
         """Positions in ``ref``'s real dtype and on its device (the dtype/device rule)."""
-        dtype = ref.real.dtype if ref.is_complex() else (ref.dtype if ref.is_floating_point() else None)
+        dtype = real_dtype(ref.dtype) if (ref.is_complex() or ref.is_floating_point()) else None
         if dtype == torch.float64:
             return self._positions64.to(device=ref.device)
         return self.positions.to(dtype=dtype or self.positions.dtype, device=ref.device)
@@ -277,6 +279,35 @@ def ula(num_elements: int, spacing: float = 0.5, wavelength: float = 1.0, center
         y = y - y.mean()
     pos = torch.stack([torch.zeros_like(y), y, torch.zeros_like(y)], dim=-1)
     return ArrayGeometry._from_float64(pos, wavelength, name or f"ULA{m}")
+
+
+def ula_spacing(geometry: ArrayGeometry) -> float:
+    r"""The spacing d (in wavelengths) of a uniform linear array along the y axis.
+
+    The subspace estimators (root-MUSIC, ESPRIT) need the shift invariance of a ULA,
+    p_m = p_0 + (0, m·d·λ, 0), m = 0..M-1 with d > 0; any other geometry (including a ULA
+    along another axis, or with its elements listed in another order) raises a one-line
+    ``ValueError``.  Positions are compared in float64 to 10·M·ε relative to the aperture.
+
+    Example:
+        >>> ula_spacing(ula(8, spacing=0.25))
+        0.25
+    """
+    if not isinstance(geometry, ArrayGeometry):
+        raise TypeError(f"expected an ArrayGeometry, got {type(geometry).__name__}")
+    pos = geometry._positions64
+    M = pos.shape[0]
+    if M < 2:
+        raise ValueError(f"a uniform linear array needs at least 2 elements, got {M}")
+    step = pos[1:] - pos[:-1]
+    d = float(step[0, 1])
+    scale = max(abs(d) * M, float(pos.abs().max()))
+    tol = 10.0 * M * torch.finfo(torch.float64).eps * scale
+    expected = torch.tensor([0.0, d, 0.0], dtype=torch.float64)
+    if d <= 0 or float((step - expected).abs().max()) > tol:
+        raise ValueError(f"{geometry.name} is not a uniform linear array along the y axis with increasing "
+                         "element positions (p_m = p_0 + (0, m d, 0)); this estimator needs one")
+    return d / geometry.wavelength
 
 
 def ura(num_y: int, num_z: int, spacing_y: float = 0.5, spacing_z: float | None = None,

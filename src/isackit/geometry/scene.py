@@ -33,6 +33,7 @@ from typing import NamedTuple
 import torch
 
 from .._checks import check_finite
+from .._dtypes import real_dtype
 from ..constants import SPEED_OF_LIGHT
 from .arrays import ArrayGeometry, direction_vectors
 
@@ -125,7 +126,7 @@ class Station:
 
     def position_like(self, ref: torch.Tensor) -> torch.Tensor:
         """Position ``(3,)`` in ``ref``'s (real) dtype and on its device."""
-        dtype = ref.real.dtype if ref.is_complex() else (ref.dtype if ref.is_floating_point() else None)
+        dtype = real_dtype(ref.dtype) if (ref.is_complex() or ref.is_floating_point()) else None
         return self.position.to(dtype=dtype or self.position.dtype, device=ref.device)
 
     def orientation_like(self, ref: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from .distributions import (
     VonMisesPhase,
 )
 from .gain_phase import GainPhaseError
-from .presets import PRESETS, list_presets, make_chain, make_impairment
+from .presets import IDEAL, PRESETS, check_impairment_name, list_presets, make_chain, make_impairment
 from .timing import TimingOffset
 
 __all__ = [
@@ -55,7 +55,9 @@ __all__ = [
     "VonMisesPhase",
     "GaussianPhase",
     "UniformPhase",
+    "IDEAL",
     "PRESETS",
+    "check_impairment_name",
     "list_presets",
     "make_chain",
     "make_impairment",

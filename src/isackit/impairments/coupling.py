@@ -25,7 +25,7 @@ from torch import nn
 
 from .._checks import check_finite
 from .base import Impairment
-from .._dtypes import complex_dtype
+from .._dtypes import complex_dtype, real_dtype
 
 __all__ = ["MutualCoupling", "toeplitz_coupling_matrix", "seed004_coefficients", "SEED004_COUPLING"]
 
@@ -63,7 +63,7 @@ def toeplitz_coupling_matrix(coefficients: torch.Tensor, num_elements: int) -> t
 def _frobenius(c: torch.Tensor, m: int) -> torch.Tensor:
     """‖B(c)‖_F for a banded symmetric Toeplitz B: sqrt(M|c_0|² + 2 Σ_{k≥1} (M-k)|c_k|²)."""
     L = min(c.shape[-1], m)
-    k = torch.arange(L, device=c.device, dtype=c.real.dtype if c.is_complex() else c.dtype)
+    k = torch.arange(L, device=c.device, dtype=real_dtype(c.dtype))
     w = torch.where(k == 0, torch.full_like(k, m), 2 * (m - k))
     return torch.sqrt((w * c[..., :L].abs() ** 2).sum(-1))
 

@@ -88,7 +88,6 @@ __all__ = [
 ]
 
 
-_complex_of = complex_dtype
 
 
 def _shape(shape) -> tuple[int, ...]:
@@ -298,7 +297,7 @@ class VonMisesPhase(PhaseDistribution):
         n = int(n)
         r = self.bessel_ratio(abs(n), torch.float64)
         out = r * torch.exp(torch.tensor(1j * n * self.loc, dtype=torch.complex128))
-        return out.to(_complex_of(dtype))
+        return out.to(complex_dtype(dtype))
 
     def sample(self, shape, generator=None, dtype=torch.float32, device=None):
         shape = _shape(shape)
@@ -335,7 +334,7 @@ class GaussianPhase(PhaseDistribution):
         return torch.randn(_shape(shape), generator=generator, dtype=dtype, device=device) * self.std
 
     def circular_moment(self, n: int = 1, dtype=torch.float64):
-        return torch.tensor(math.exp(-(n * self.std) ** 2 / 2) + 0j, dtype=_complex_of(dtype))
+        return torch.tensor(math.exp(-(n * self.std) ** 2 / 2) + 0j, dtype=complex_dtype(dtype))
 
 
 class UniformPhase(PhaseDistribution):
@@ -362,7 +361,7 @@ class UniformPhase(PhaseDistribution):
         else:
             e = lambda t: complex(math.cos(n * t), math.sin(n * t))  # noqa: E731
             val = (e(hi) - e(lo)) / (1j * n * (hi - lo))
-        return torch.tensor(val, dtype=_complex_of(dtype))
+        return torch.tensor(val, dtype=complex_dtype(dtype))
 
 
 @dataclass(frozen=True)
@@ -414,7 +413,7 @@ class ElementErrorDistribution:
             for j in range(b + 1):
                 tot += (math.comb(a, i) * math.comb(b, j) * (-mu) ** (a - i) * (-mu.conjugate()) ** (b - j)
                         * complex(self.raw_moment(i, j)))
-        return torch.tensor(tot, dtype=_complex_of(dtype))
+        return torch.tensor(tot, dtype=complex_dtype(dtype))
 
     def moments(self) -> ErrorMoments:
         """The :class:`ErrorMoments` (μ, v, p̃, t₃, t₄) of this law."""
@@ -449,18 +448,18 @@ class ElementErrorDistribution:
         mu2 = float(self.mean().abs() ** 2)
         v = float(self.variance())
         out = torch.full((m, m), mu2, dtype=dtype, device=device) + v * torch.eye(m, dtype=dtype, device=device)
-        return out.to(_complex_of(dtype))
+        return out.to(complex_dtype(dtype))
 
     def covariance(self, num_elements: int, dtype=torch.float64, device=None) -> torch.Tensor:
         """Cov(ζ) = E[(ζ - μ)(ζ - μ)^H] = v I, ``(M, M)`` complex (independent elements)."""
         m = int(num_elements)
-        return (float(self.variance()) * torch.eye(m, dtype=dtype, device=device)).to(_complex_of(dtype))
+        return (float(self.variance()) * torch.eye(m, dtype=dtype, device=device)).to(complex_dtype(dtype))
 
     def pseudo_covariance(self, num_elements: int, dtype=torch.float64, device=None) -> torch.Tensor:
         """E[(ζ - μ)(ζ - μ)^T] = (E[ζ²] - μ²) I, ``(M, M)`` complex."""
         m = int(num_elements)
         val = complex(self.pseudo_second_moment() - self.mean() ** 2)
-        return val * torch.eye(m, dtype=_complex_of(dtype), device=device)
+        return val * torch.eye(m, dtype=complex_dtype(dtype), device=device)
 
 
 class GainPhaseDistribution(ElementErrorDistribution):
@@ -507,11 +506,11 @@ class GainPhaseDistribution(ElementErrorDistribution):
         """E[c^a c*^b] = E[g^{a+b}] E[e^{j(a−b)ψ}] (complex 0-d)."""
         a, b = _check_order(a), _check_order(b)
         val = self.gain.moment(a + b, torch.float64) * self.phase.circular_moment(a - b, torch.float64)
-        return val.to(_complex_of(dtype))
+        return val.to(complex_dtype(dtype))
 
     def mean(self, dtype=torch.float64) -> torch.Tensor:
         """μ = E[c] = E[g] E[e^{jψ}] (complex 0-d)."""
-        return (self.gain.mean(torch.float64) * self.phase.circular_moment(1)).to(_complex_of(dtype))
+        return (self.gain.mean(torch.float64) * self.phase.circular_moment(1)).to(complex_dtype(dtype))
 
     def second_moment(self, dtype=torch.float64) -> torch.Tensor:
         """E[|c|²] = E[g²] (real 0-d)."""
@@ -519,7 +518,7 @@ class GainPhaseDistribution(ElementErrorDistribution):
 
     def pseudo_second_moment(self, dtype=torch.float64) -> torch.Tensor:
         """E[c²] = E[g²] E[e^{j2ψ}] (complex 0-d)."""
-        return (self.gain.second_moment(torch.float64) * self.phase.circular_moment(2)).to(_complex_of(dtype))
+        return (self.gain.second_moment(torch.float64) * self.phase.circular_moment(2)).to(complex_dtype(dtype))
 
 
 class ComplexGaussianErrors(ElementErrorDistribution):
@@ -573,4 +572,4 @@ class ComplexGaussianErrors(ElementErrorDistribution):
         for i in range(min(a, b) + 1):
             tot += math.comb(a, i) * math.comb(b, i) * math.factorial(i) * v ** i * mu ** (a - i) \
                 * mu.conjugate() ** (b - i)
-        return torch.tensor(tot, dtype=_complex_of(dtype))
+        return torch.tensor(tot, dtype=complex_dtype(dtype))

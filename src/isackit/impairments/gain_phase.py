@@ -20,6 +20,8 @@ import torch
 from torch import nn
 
 from .._checks import check_finite
+from .._dtypes import real_dtype
+from ..conversions import db_to_amplitude
 from .base import Impairment
 from .distributions import (
     GainPhaseDistribution,
@@ -104,7 +106,7 @@ class GainPhaseError(Impairment):
         g = _real_tensor(gain, "gain")
         p = _real_tensor(phase, "phase")
         if gain_db:
-            g = 10.0 ** (g / 20.0)
+            g = db_to_amplitude(g)
         if degrees:
             p = torch.deg2rad(p)
         return cls(g, p, **kwargs)
@@ -153,7 +155,7 @@ class GainPhaseError(Impairment):
         """c = g e^{jψ}, ``(..., M)`` complex (in ``like``'s precision when given)."""
         g, p = self.gain, self.phase
         if like is not None:
-            real = like.real.dtype if like.is_complex() else like.dtype
+            real = real_dtype(like.dtype)
             g, p = g.to(real), p.to(real)
         return torch.polar(g, p)
 

@@ -1,4 +1,9 @@
-r"""Named impairment presets, and a chain builder for configuration files.
+r"""Named impairment presets — the library's one vocabulary of impairment names — and a
+chain builder for configuration files.
+
+Configs, experiments and systems name impairments by these preset names (``"ideal"`` is
+the empty chain, no impairment); :func:`check_impairment_name` validates a name with a
+one-line error listing the known ones.
 
 ``make_impairment("seed004-coupling", num_elements=32, zeta=-0.5)`` builds an impairment by
 name; ``make_chain(["seed004-spacing", {"name": "seed004-coupling", "zeta": -1.0}], ...)``
@@ -6,6 +11,7 @@ builds the list an :class:`~isackit.impairments.ArrayModel` takes.  Random prese
 ``generator`` keyword (explicit randomness).  The presets and their defaults:
 
 ======================  ===================================================================
+``ideal``               no impairment (the empty chain; only in :func:`make_chain`)
 ``seed004-coupling``    :meth:`MutualCoupling.seed004` (c of seed 004; ``zeta`` sweep)
 ``seed004-spacing``     :meth:`ElementDisplacement.spacing_perturbation`, σ = λ/100 (seed 004:
                         ``num_elements`` = 32, ``wavelength`` = 10.7 mm, ``std_fraction`` = 0.01)
@@ -34,7 +40,10 @@ from .displacement import ElementDisplacement
 from .gain_phase import GainPhaseError
 from .timing import TimingOffset
 
-__all__ = ["PRESETS", "make_impairment", "make_chain", "list_presets"]
+__all__ = ["IDEAL", "PRESETS", "check_impairment_name", "make_impairment", "make_chain", "list_presets"]
+
+#: the name of the empty chain (no impairment)
+IDEAL = "ideal"
 
 
 def _seed004_spacing(num_elements: int = 32, wavelength: float = 10.7e-3, std_fraction: float = 0.01,
@@ -71,6 +80,13 @@ def list_presets() -> list[str]:
     return sorted(PRESETS)
 
 
+def check_impairment_name(name: str) -> str:
+    """Return ``name`` if it is ``"ideal"`` or a preset name, else raise a one-line ``ValueError``."""
+    if name != IDEAL and name not in PRESETS:
+        raise ValueError(f"unknown impairment {name!r}; expected {IDEAL!r} or one of: {', '.join(list_presets())}")
+    return name
+
+
 def make_impairment(name: str, **kwargs) -> Impairment:
     """Build the impairment preset ``name`` with keyword arguments (see the module table).
 
@@ -89,15 +105,24 @@ def make_chain(specs: Iterable, **common) -> list[Impairment]:
     """Build an impairment chain from specs, in order.
 
     Each spec is an :class:`Impairment` (kept as is), a preset name, or a mapping
-    ``{"name": ..., **kwargs}``.  ``common`` keywords (e.g. ``generator``, ``dtype``) are
-    passed to every preset built from a name or mapping that does not set them itself.
+    ``{"name": ..., **kwargs}``; ``"ideal"`` adds nothing (so ``["ideal"]`` is the ideal array).
+
+    ``common`` keywords (e.g. ``generator``, ``dtype``) are passed to every preset built from
+    a name or mapping that does not set them itself.
+
+    Example:
+        >>> make_chain(["ideal"])
+        []
+        >>> [type(i).__name__ for i in make_chain([{"name": "coupling", "coefficients": [1.0, 0.2]}])]
+        ['MutualCoupling']
     """
     chain: list[Impairment] = []
     for spec in specs:
         if isinstance(spec, Impairment):
             chain.append(spec)
         elif isinstance(spec, str):
-            chain.append(make_impairment(spec, **common))
+            if spec != IDEAL:
+                chain.append(make_impairment(spec, **common))
         elif isinstance(spec, Mapping):
             kw = dict(spec)
             if "name" not in kw:

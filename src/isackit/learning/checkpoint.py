@@ -32,7 +32,7 @@ def save_checkpoint(directory: str | Path, state_dict: dict[str, torch.Tensor], 
     for k, v in state_dict.items():
         if not isinstance(v, torch.Tensor):
             raise TypeError(f"state_dict[{k!r}] must be a tensor, got {type(v).__name__}")
-        v = v.detach().cpu().contiguous()
+        v = v.detach().cpu().contiguous().clone()  # safetensors refuses tensors that share storage
         if v.is_complex():
             complex_keys.append(k)
             v = torch.view_as_real(v).contiguous()

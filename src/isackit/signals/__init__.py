@@ -25,18 +25,26 @@ from .constellations import (
     sionna_constellation,
     symbol_error_rate,
 )
-from .estimation import ls_channel_estimate
+from .estimation import ls_channel_estimate, ls_subframe_estimates
 from .frames import COHERENCES, FrameLayout, draw_element_errors, received_frame, uplink_signal
 from .mrc import mrc_combine, mrc_sinr, rebuilt_channels, sum_rate
 from .ofdm import OFDMConfig, ResourceGrid, delay_response, doppler_response, orthogonal_pilots
-from .random import add_noise, awgn, complex_normal, db_to_linear, linear_to_db, noise_variance_from_snr
+from .random import (
+    add_noise,
+    add_noise_at_snr,
+    awgn,
+    complex_normal,
+    db_to_linear,
+    linear_to_db,
+    noise_variance_from_snr,
+)
 from .snapshots import Snapshots, covariance, sample_covariance, snapshots, source_covariance
 from .targets import radar_path_loss, random_phases, swerling_rcs, target_amplitudes, thermal_noise_power
 from .tr38901 import TR38901_SCENARIOS, TR38901Paths, sionna_to_local, tr38901_channel, tr38901_paths
 
 __all__ = [
     # random
-    "complex_normal", "awgn", "add_noise", "db_to_linear", "linear_to_db", "noise_variance_from_snr",
+    "complex_normal", "awgn", "add_noise", "add_noise_at_snr", "db_to_linear", "linear_to_db", "noise_variance_from_snr",
     # snapshots
     "Snapshots", "snapshots", "source_covariance", "sample_covariance", "covariance",
     # constellations
@@ -49,7 +57,7 @@ __all__ = [
     "bistatic_channel",
     "uplink_channel", "downlink_channel", "precode", "received_signal", "paths_received_signal",
     # estimation
-    "ls_channel_estimate",
+    "ls_channel_estimate", "ls_subframe_estimates",
     # PASCAL frames (seed 003) and MRC
     "COHERENCES", "FrameLayout", "uplink_signal", "draw_element_errors", "received_frame",
     "rebuilt_channels", "mrc_combine", "mrc_sinr", "sum_rate",

@@ -49,7 +49,6 @@ __all__ = [
 ]
 
 
-_cdtype = complex_dtype
 
 
 def _real(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -66,14 +65,14 @@ def _real(x, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
 def _gains(gains) -> torch.Tensor:
     g = torch.as_tensor(gains)
     if not g.is_complex():
-        g = g.to(_cdtype(g.dtype if g.is_floating_point() else torch.get_default_dtype()))
+        g = g.to(complex_dtype(g.dtype if g.is_floating_point() else torch.get_default_dtype()))
     if g.ndim < 1:
         raise ValueError(f"gains must have shape (..., K), got a scalar {g!r}")
     return check_finite(g, "gains")
 
 
 def path_coefficients(gains, delays, config: OFDMConfig, dopplers=None,
-                      num_symbols: int | None = None) -> torch.Tensor:
+                      num_symbols: int | None = None, symbol_period: float | None = None) -> torch.Tensor:
     r"""c[..., (l,) n, k] = α_k exp(-j 2π n Δf τ_k) (exp(+j 2π ν_k l T_sym)).
 
     Args:
@@ -82,6 +81,8 @@ def path_coefficients(gains, delays, config: OFDMConfig, dopplers=None,
         config: OFDM numerology.
         dopplers: ``(..., K)`` Hz or ``None``.  With Dopplers (or ``num_symbols``) the
             output has an OFDM-symbol axis of length ``num_symbols`` (default config.num_symbols).
+        symbol_period: the time step T of that axis instead of T_sym (e.g. a sub-frame
+            period: one channel per sub-frame, constant within it).
 
     Returns:
         ``(..., N, K)`` or ``(..., L, N, K)`` complex.
@@ -102,7 +103,7 @@ def path_coefficients(gains, delays, config: OFDMConfig, dopplers=None,
     nu = _real(dopplers, "dopplers", like=g)
     if nu.ndim < 1 or nu.shape[-1] != K:
         raise ValueError(f"dopplers must have shape (..., K) with K = {K}, got {tuple(nu.shape)}")
-    d = doppler_response(nu.to(g.real.dtype), config, L).to(g.dtype)  # (..., L, K)
+    d = doppler_response(nu.to(g.real.dtype), config, L, symbol_period).to(g.dtype)  # (..., L, K)
     return c.unsqueeze(-3) * d.unsqueeze(-2)
 
 
@@ -121,7 +122,7 @@ def _response(a: torch.Tensor, name: str, K: int, per_subcarrier: bool, N: int) 
 
 def channel_from_responses(gains, delays, rx_response: torch.Tensor, tx_response: torch.Tensor,
                            config: OFDMConfig, dopplers=None, num_symbols: int | None = None,
-                           per_subcarrier: bool = False) -> torch.Tensor:
+                           per_subcarrier: bool = False, symbol_period: float | None = None) -> torch.Tensor:
     r"""H[l, n] = Σ_k c[l, n, k] a_r,k a_t,k^T from given array responses.
 
     Args:
@@ -132,7 +133,7 @@ def channel_from_responses(gains, delays, rx_response: torch.Tensor, tx_response
     Returns:
         ``(..., N, M_r, M_t)`` or ``(..., L, N, M_r, M_t)``.  Differentiable.
     """
-    c = path_coefficients(gains, delays, config, dopplers, num_symbols)
+    c = path_coefficients(gains, delays, config, dopplers, num_symbols, symbol_period)
     K, N = c.shape[-1], config.num_subcarriers
     ar = _response(rx_response, "rx_response", K, per_subcarrier, N).to(c.dtype)
     at = _response(tx_response, "tx_response", K, per_subcarrier, N).to(c.dtype)
@@ -168,7 +169,7 @@ def _responses(rx_array, tx_array, aoa, aod, aoa_elevation, aod_elevation, confi
 
 def mimo_ofdm_channel(rx_array: ArrayModel, tx_array: ArrayModel, aoa, aod, delays, gains,
                       config: OFDMConfig, dopplers=None, *, aoa_elevation=None, aod_elevation=None,
-                      num_symbols: int | None = None) -> torch.Tensor:
+                      num_symbols: int | None = None, symbol_period: float | None = None) -> torch.Tensor:
     r"""Bistatic / general MIMO-OFDM channel from path parameters and two array models.
 
     H[l, n] = Σ_k α_k a_r(θ_k) a_t(φ_k)^T exp(-j2π n Δf τ_k) exp(j2π ν_k l T_sym), with the
@@ -181,6 +182,8 @@ def mimo_ofdm_channel(rx_array: ArrayModel, tx_array: ArrayModel, aoa, aod, dela
         config: OFDM numerology.
         dopplers: ``(..., K)`` Hz; when given (or ``num_symbols``) the output has an L axis.
         aoa_elevation, aod_elevation: ``(..., K)`` or ``None`` (= 0).
+        symbol_period: time step of the L axis instead of T_sym (seed 001's sub-frames:
+            ``num_symbols = S``, ``symbol_period = T_sf`` gives one channel per sub-frame).
 
     Impairments of either model that act on the frequency-domain channel (they provide
     ``apply_frequency``, e.g. :class:`~isackit.impairments.TimingOffset`: H_n ← e^{-j2π nΔf δ} H_n)
@@ -199,7 +202,8 @@ def mimo_ofdm_channel(rx_array: ArrayModel, tx_array: ArrayModel, aoa, aod, dela
     """
     g = _gains(gains)
     ar, at, wide = _responses(rx_array, tx_array, aoa, aod, aoa_elevation, aod_elevation, config, g)
-    H = channel_from_responses(g, delays, ar, at, config, dopplers, num_symbols, per_subcarrier=wide)
+    H = channel_from_responses(g, delays, ar, at, config, dopplers, num_symbols, per_subcarrier=wide,
+                               symbol_period=symbol_period)
     timed = dopplers is not None or num_symbols is not None
     return _frequency_impairments(H, (rx_array, tx_array), config, timed)
 
@@ -234,13 +238,14 @@ def monostatic_channel(rx_array: ArrayModel, tx_array: ArrayModel, angles, delay
 
 def bistatic_channel(rx_array: ArrayModel, tx_array: ArrayModel, aoa, aod, delays, gains,
                      config: OFDMConfig, dopplers=None, *, aoa_elevation=None, aod_elevation=None,
-                     num_symbols: int | None = None) -> torch.Tensor:
+                     num_symbols: int | None = None, symbol_period: float | None = None) -> torch.Tensor:
     r"""Bistatic radar channel (separate Tx and Rx arrays, seed 001): AoA θ_k at the receiver,
     AoD φ_k at the transmitter, τ_k = (R_tx,k + R_rx,k)/c (or the excess delay over the direct
-    path where a system says so).  Same maths and shapes as :func:`mimo_ofdm_channel`."""
+    path where a system says so).  Same maths and shapes as :func:`mimo_ofdm_channel`
+    (``symbol_period = T_sf`` with ``num_symbols = S``: one channel per sub-frame)."""
     return mimo_ofdm_channel(rx_array, tx_array, aoa, aod, delays, gains, config, dopplers,
                              aoa_elevation=aoa_elevation, aod_elevation=aod_elevation,
-                             num_symbols=num_symbols)
+                             num_symbols=num_symbols, symbol_period=symbol_period)
 
 
 def uplink_channel(rx_array: ArrayModel, aoa, delays, gains, config: OFDMConfig, dopplers=None, *,

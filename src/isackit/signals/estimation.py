@@ -20,8 +20,9 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_complex, check_finite, check_ndim_at_least
+from .._dtypes import is_numerically_singular
 
-__all__ = ["ls_channel_estimate"]
+__all__ = ["ls_channel_estimate", "ls_subframe_estimates"]
 
 
 def ls_channel_estimate(Y: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
@@ -63,14 +64,52 @@ def ls_channel_estimate(Y: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     Xh = X.conj().transpose(-1, -2)
     gram = X @ Xh  # (..., M_t, M_t)
     chol, info = torch.linalg.cholesky_ex(gram)
-    # numerical rank guard: a squared Cholesky pivot (a Schur complement of the Gram matrix)
-    # at the round-off level of the largest diagonal entry means X_n is rank deficient
-    pivots = torch.diagonal(chol, dim1=-2, dim2=-1).real ** 2
-    scale = torch.diagonal(gram, dim1=-2, dim2=-1).real.amax(-1, keepdim=True)
-    eps = torch.finfo(pivots.dtype).eps
-    if bool((info != 0).any()) or bool((pivots <= 100 * mt * eps * scale).any()):
+    # a numerically singular Gram matrix (condition number above 1/(10 eps)) gives a
+    # meaningless least-squares solution: X_n is (numerically) rank deficient
+    if bool((info != 0).any()) or bool(is_numerically_singular(torch.linalg.eigvalsh(gram)).any()):
         raise ValueError("pilot matrix X_n is rank deficient (X_n X_n^H is singular); "
                          "least squares needs X_n (M_t × L_p) of full row rank")
     # Ĥ G = Y X^H with G Hermitian  <=>  G Ĥ^H = X Y^H
     rhs = X @ Y.conj().transpose(-1, -2)
-    return torch.cholesky_solve(rhs, chol).conj().transpose(-1, -2)
+    return torch.cholesky_solve(rhs, chol).conj().transpose(-1, -2).resolve_conj()
+
+
+def ls_subframe_estimates(Y: torch.Tensor, X: torch.Tensor, symbols_per_subframe: int) -> torch.Tensor:
+    r"""LS channel estimates per sub-frame from resource grids (seed 001, eq. 9).
+
+    Sub-frame s holds the OFDM symbols sL … sL + L - 1 (L = ``symbols_per_subframe``); per
+    subcarrier n, Ĥ_n^{(s)} = Y_n^{(s)} X_n^{(s)†} with Y_n^{(s)} = [y_{n,sL} … y_{n,sL+L-1}]
+    (:func:`ls_channel_estimate`).
+
+    Args:
+        Y: received grid ``(..., S·L, N, M_r)`` (symbol axis before the subcarrier axis, as
+            :func:`~isackit.signals.received_signal` returns it with ``grid_dims=2``).
+        X: transmitted grid ``(..., S·L, N, M_t)``, broadcastable against Y's leading dims.
+        symbols_per_subframe: L ≥ M_t.
+
+    Returns:
+        ``(..., S, N, M_r, M_t)``.
+
+    Example:
+        >>> from isackit.signals import orthogonal_pilots
+        >>> H = torch.randn(2, 4, 3, 2, dtype=torch.complex128)          # S=2, N=4, M_r=3, M_t=2
+        >>> P = orthogonal_pilots(2, 2, torch.complex128).T               # (L=2, M_t=2)
+        >>> X = P[None, :, None, :].expand(2, 2, 4, 2).reshape(4, 4, 2)   # (S·L, N, M_t)
+        >>> Y = torch.einsum("snrt,slnt->slnr", H, X.reshape(2, 2, 4, 2)).reshape(4, 4, 3)
+        >>> torch.allclose(ls_subframe_estimates(Y, X, 2), H)
+        True
+    """
+    check_ndim_at_least(Y, 3, "Y", "(..., S·L, N, M_r)")
+    check_ndim_at_least(X, 3, "X", "(..., S·L, N, M_t)")
+    if isinstance(symbols_per_subframe, bool) or not isinstance(symbols_per_subframe, int) or symbols_per_subframe < 1:
+        raise ValueError(f"symbols_per_subframe must be a positive integer, got {symbols_per_subframe!r}")
+    L = symbols_per_subframe
+    total = Y.shape[-3]
+    if total % L or X.shape[-3] != total:
+        raise ValueError(f"Y and X must hold S·L OFDM symbols with L = {L}; got {total} and {X.shape[-3]}")
+    S = total // L
+
+    def group(G: torch.Tensor) -> torch.Tensor:  # (..., S·L, N, M) -> (..., S, N, M, L)
+        return G.reshape(*G.shape[:-3], S, L, *G.shape[-2:]).movedim(-3, -1)
+
+    return ls_channel_estimate(group(Y), group(X))

@@ -24,7 +24,6 @@ import torch
 
 from .._checks import check_finite, check_positive, check_positive_int
 from ..constants import SPEED_OF_LIGHT
-from .._dtypes import complex_dtype
 
 __all__ = [
     "OFDMConfig",
@@ -170,7 +169,6 @@ def _check_config(config) -> OFDMConfig:
     return config
 
 
-_cdtype = complex_dtype
 
 
 def delay_response(delays, config: OFDMConfig) -> torch.Tensor:
@@ -191,12 +189,15 @@ def delay_response(delays, config: OFDMConfig) -> torch.Tensor:
     return torch.polar(torch.ones_like(phase), phase)
 
 
-def doppler_response(dopplers, config: OFDMConfig, num_symbols: int | None = None) -> torch.Tensor:
-    r"""d(ν)_l = exp(+j 2π ν l T_sym) for every OFDM symbol and path.
+def doppler_response(dopplers, config: OFDMConfig, num_symbols: int | None = None,
+                     symbol_period: float | None = None) -> torch.Tensor:
+    r"""d(ν)_l = exp(+j 2π ν l T) for every time index l and path, T = T_sym by default.
 
     Args:
         dopplers: ``(..., K)`` Hz.
         config: the OFDM numerology (T_sym and, unless ``num_symbols`` is given, L).
+        symbol_period: T in seconds instead of T_sym, e.g. a sub-frame period T_sf for a
+            channel that is constant within each sub-frame (seed 001, eq. 9).
 
     Returns:
         ``(..., L, K)`` complex.  Differentiable in ν.
@@ -204,7 +205,10 @@ def doppler_response(dopplers, config: OFDMConfig, num_symbols: int | None = Non
     _check_config(config)
     nu = _real_input(dopplers, "dopplers")
     L = config.num_symbols if num_symbols is None else check_positive_int(num_symbols, "num_symbols")
-    t = torch.arange(L, dtype=nu.dtype, device=nu.device) * config.symbol_duration
+    period = config.symbol_duration if symbol_period is None else float(symbol_period)
+    if not (math.isfinite(period) and period > 0):
+        raise ValueError(f"symbol_period must be a positive number of seconds, got {symbol_period!r}")
+    t = torch.arange(L, dtype=nu.dtype, device=nu.device) * period
     phase = 2.0 * math.pi * t.unsqueeze(-1) * nu.unsqueeze(-2)
     return torch.polar(torch.ones_like(phase), phase)
 

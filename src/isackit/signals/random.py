@@ -21,6 +21,8 @@ import math
 import torch
 
 from .._checks import as_tensor, check_nonnegative
+from .._dtypes import COMPLEX_DTYPES, REAL_DTYPES, real_dtype
+from ..conversions import db_to_linear, linear_to_db  # noqa: F401  (re-exported)
 
 __all__ = [
     "complex_normal",
@@ -29,11 +31,9 @@ __all__ = [
     "noise_variance_from_snr",
     "awgn",
     "add_noise",
+    "add_noise_at_snr",
 ]
 
-_COMPLEX_OF = {torch.float32: torch.complex64, torch.float64: torch.complex128,
-               torch.complex64: torch.complex64, torch.complex128: torch.complex128}
-_REAL_OF = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 
 def _check_generator(generator) -> torch.Generator:
@@ -75,29 +75,23 @@ def complex_normal(shape, generator: torch.Generator, dtype: torch.dtype = torch
         torch.complex64
     """
     _check_generator(generator)
-    if dtype not in _COMPLEX_OF:
+    if dtype not in REAL_DTYPES + COMPLEX_DTYPES:
         raise ValueError(f"dtype must be complex64/complex128 (or float32/float64), got {dtype}")
-    cdtype = _COMPLEX_OF[dtype]
-    rdtype = _REAL_OF[cdtype]
+    rdtype = real_dtype(dtype)
     shp = _shape(shape)
     z = torch.randn((*shp, 2), generator=generator, dtype=rdtype, device=generator.device)
     z = torch.view_as_complex(z) * math.sqrt(0.5)
     return z if device is None else z.to(device)
 
 
-def db_to_linear(x_db):
-    """10^(x/10) (tensors stay tensors)."""
-    return 10.0 ** (torch.as_tensor(x_db) / 10.0) if isinstance(x_db, torch.Tensor) else 10.0 ** (x_db / 10.0)
-
-
-def linear_to_db(x):
-    """10·log10(x)."""
-    return 10.0 * torch.log10(x) if isinstance(x, torch.Tensor) else 10.0 * math.log10(x)
-
-
 def noise_variance_from_snr(snr_db, signal_power=1.0):
     r"""σ² = P / 10^(SNR/10): the noise variance that gives ``snr_db`` for a per-element
-    signal power ``signal_power`` (default 1, e.g. a unit-energy constellation)."""
+    signal power ``signal_power`` (default 1, e.g. a unit-energy constellation).
+
+    Example:
+        >>> noise_variance_from_snr(20.0)
+        0.01
+    """
     snr = torch.as_tensor(snr_db)
     if snr.is_complex() or not torch.isfinite(snr).all():
         raise ValueError(f"snr_db must be real and finite, got {snr_db!r}")
@@ -151,3 +145,29 @@ def add_noise(x: torch.Tensor, noise_variance, generator: torch.Generator) -> to
     if not isinstance(x, torch.Tensor) or not x.is_complex():
         raise TypeError("x must be a complex torch.Tensor")
     return x + awgn(x.shape, noise_variance, generator, x.dtype, x.device)
+
+
+def add_noise_at_snr(x: torch.Tensor, snr_db, generator: torch.Generator, signal_power=1.0) -> torch.Tensor:
+    r"""Return ``x + W`` with W ~ CN(0, σ²), σ² = P / 10^(SNR/10) (:func:`noise_variance_from_snr`).
+
+    The SNR convention of the library (per receive element and snapshot / resource element):
+    ``signal_power`` P is the power one source contributes at one element (1 for unit-modulus
+    steering vectors and unit-power sources), not the measured power of ``x``.
+
+    Args:
+        x: complex signal, any shape.
+        snr_db: SNR in dB, a float or a tensor matching the leading (batch) dims of ``x``.
+        generator: explicit source of randomness.
+        signal_power: P (float or tensor like ``snr_db``).
+
+    Example:
+        >>> x = torch.zeros(4, 1000, dtype=torch.complex128)
+        >>> y = add_noise_at_snr(x, 10.0, torch.Generator().manual_seed(0))
+        >>> round(float(y.abs().pow(2).mean()), 1)
+        0.1
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_complex():
+        raise TypeError("x must be a complex torch.Tensor")
+    snr = snr_db if isinstance(snr_db, torch.Tensor) else torch.as_tensor(float(snr_db), dtype=torch.float64)
+    var = noise_variance_from_snr(snr.to(device=x.device), signal_power)
+    return add_noise(x, var if isinstance(snr_db, torch.Tensor) else float(var), generator)

@@ -21,6 +21,7 @@ import torch
 
 from .._checks import as_tensor, check_finite, check_nonnegative, check_positive
 from ..constants import BOLTZMANN, ROOM_TEMPERATURE
+from ..conversions import db_to_linear
 from .random import _check_generator, _shape
 
 __all__ = [
@@ -137,5 +138,5 @@ def thermal_noise_power(bandwidth, noise_figure_db=0.0, temperature=ROOM_TEMPERA
     if not torch.isfinite(nf).all():
         raise ValueError(f"noise_figure_db must be finite, got {noise_figure_db!r}")
     if isinstance(bandwidth, torch.Tensor) or isinstance(noise_figure_db, torch.Tensor):
-        return BOLTZMANN * temperature * torch.as_tensor(bandwidth) * 10.0 ** (nf / 10.0)
-    return BOLTZMANN * temperature * float(bandwidth) * 10.0 ** (float(noise_figure_db) / 10.0)
+        return BOLTZMANN * temperature * torch.as_tensor(bandwidth) * db_to_linear(nf)
+    return BOLTZMANN * temperature * float(bandwidth) * db_to_linear(float(noise_figure_db))

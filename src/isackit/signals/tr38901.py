@@ -55,6 +55,7 @@ import torch
 
 from .._checks import check_positive
 from ..constants import SPEED_OF_LIGHT
+from ..conversions import db_to_amplitude
 from ..impairments.base import ArrayModel
 from .channels import mimo_ofdm_channel
 from .ofdm import OFDMConfig
@@ -287,7 +288,7 @@ def tr38901_paths(scenario: str, generator: torch.Generator, *, bs_position, ut_
         subclustering = bool(gen._subclustering)
         scale = torch.ones(B, dtype=torch.float64)
         if pathloss:
-            scale = scale * 10.0 ** (-lsp.pathloss.reshape(B).to(torch.float64) / 20.0)
+            scale = scale * db_to_amplitude(-lsp.pathloss.reshape(B).to(torch.float64))
         if shadow_fading:
             scale = scale * torch.sqrt(lsp.sf.reshape(B).to(torch.float64))
         # LoS angles in the downlink (BS → UT) view, degrees: aod/zod at the BS, aoa/zoa at the UT

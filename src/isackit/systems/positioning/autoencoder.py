@@ -86,11 +86,11 @@ from torch import nn
 
 from ...impairments.base import ArrayModel
 from ...learning.checkpoint import load_checkpoint, save_checkpoint
+from ...learning.networks import mlp
 from .benchmark import ml_aod, ml_position
 from .scenario import draw_gains, local_aods, observe, sector_features
 
 __all__ = [
-    "mlp",
     "PrecoderNet",
     "AoDDecoder",
     "PositionDecoder",
@@ -104,16 +104,6 @@ __all__ = [
     "save_autoencoder",
     "load_autoencoder",
 ]
-
-
-def mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 def _complex_features(y: torch.Tensor, snr_db: float, derotate: bool) -> torch.Tensor:

@@ -44,30 +44,27 @@ import math
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from .config import ExperimentConfig, ExperimentError
-from .registry import Experiment, register_experiment
-from .units import Row, WorkUnit, bound_row, rmse_row, unit_seed
-from .._dtypes import complex_dtype
+from ..._config import StrictModel
+from ..._dtypes import complex_dtype
+from ..config import ExperimentConfig, ExperimentError
+from ..registry import Experiment, register_experiment
+from ..units import Row, WorkUnit, bound_row, rmse_row, unit_seed
 
 __all__ = ["DoaConfig", "DoaExperiment", "IMPAIRMENTS", "build_array_model", "build_estimator"]
 
 IMPAIRMENTS = ("ideal", "gain_phase", "coupling", "displacement")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class ArraySpec(_Strict):
+class ArraySpec(StrictModel):
     """Nominal ULA: ``elements`` M, ``spacing`` d in wavelengths."""
 
     elements: int = Field(8, ge=2, le=256)
     spacing: float = Field(0.5, gt=0.0)
 
 
-class ImpairmentSpec(_Strict):
+class ImpairmentSpec(StrictModel):
     """Sizes of the impairments (each one a fixed realisation drawn from the root seed)."""
 
     gain_std_db: float = Field(1.0, ge=0.0)
@@ -84,7 +81,7 @@ class ImpairmentSpec(_Strict):
         return v
 
 
-class DoaSweep(_Strict):
+class DoaSweep(StrictModel):
     snr_db: list[float] = [-10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 30.0]
     impairment: list[Literal["ideal", "gain_phase", "coupling", "displacement"]] = list(IMPAIRMENTS)
 
@@ -131,7 +128,7 @@ class DoaConfig(ExperimentConfig):
 
 def _registered_estimators(names) -> dict:
     """The estimator registry (importing :mod:`isackit.estimators` registers every estimator)."""
-    from ..estimators import ESTIMATORS
+    from ...estimators import ESTIMATORS
 
     return ESTIMATORS
 
@@ -143,8 +140,8 @@ def _dtypes(config: DoaConfig) -> tuple[torch.dtype, torch.dtype]:
 def build_array_model(config: DoaConfig, impairment: str, dtype: torch.dtype = torch.float64,
                       device: torch.device | str = "cpu"):
     """The TRUE array of sweep value ``impairment`` (one realisation from the root seed)."""
-    from ..geometry import ula
-    from ..impairments import ArrayModel, ElementDisplacement, GainPhaseError, MutualCoupling
+    from ...geometry import ula
+    from ...impairments import ArrayModel, ElementDisplacement, GainPhaseError, MutualCoupling
 
     M = config.array.elements
     geometry = ula(M, spacing=config.array.spacing)
@@ -176,8 +173,8 @@ def build_estimator(name: str, config: DoaConfig, assumed_model):
     ``grid`` an azimuth :class:`~isackit.estimators.grids.SearchGrid` over [-90°, 90°] with
     ``grid_step_deg`` if that is set, else the estimator's default grid), then ``estimator_options[name]`` is applied on top.
     """
-    from ..estimators import get_estimator
-    from ..estimators.grids import SearchGrid
+    from ...estimators import get_estimator
+    from ...estimators.grids import SearchGrid
 
     cls = get_estimator(name)
     params = inspect.signature(cls.__init__).parameters
@@ -205,7 +202,7 @@ def build_estimator(name: str, config: DoaConfig, assumed_model):
 
 def _source_signals(config: DoaConfig, point: dict, cdtype, device) -> torch.Tensor:
     """Fixed unit-power source signals S (K, N) of a sweep point (from the root seed)."""
-    from ..signals.random import complex_normal
+    from ...signals.random import complex_normal
 
     g = torch.Generator().manual_seed(unit_seed(config.seed, "doa-signals", point, 0))
     return complex_normal((len(config.angles_deg), config.snapshots), g, cdtype).to(device)
@@ -219,10 +216,61 @@ class DoaExperiment(Experiment):
 
     x_axis = "snr_db"
     log_y = True
+    labels = {"snr_db": "SNR per element (dB)", "rmse_deg": "Azimuth RMSE (°)", "failure_rate": "Failure rate"}
+
+    def unit_memory(self, config: DoaConfig) -> tuple[float, str]:
+        """Peak bytes of one unit: ~4 copies of the (B, M, N) snapshots (signal, noise, sum,
+        temporaries) plus the (B, G) grid spectra and (B, G, M) grid products of the
+        grid-based estimators (G = 18 001 points unless ``grid_step_deg`` is set)."""
+        M, N, B = config.array.elements, config.snapshots, config.chunk
+        c = 16 if config.precision == "double" else 8
+        G = 18_001 if config.grid_step_deg is None else int(180.0 / config.grid_step_deg) + 1
+        per_trial = 4 * M * N * c + 2 * M * M * c + G * (M + 4) * c
+        return float(B * per_trial), f"array.elements = {M}, snapshots = {N}"
+
+    def summary(self, df):
+        """One row per method: the azimuth RMSE (°) at the highest SNR on each array (ideal,
+        then each impairment) and the worst failure rate over the arrays at the lowest SNR;
+        the CRB and MCRB rows beside them.  Headlines: the best estimator against the CRB on
+        the ideal array, and against the MCRB and the CRB on each impaired one."""
+        import pandas as pd
+
+        from ..report import _fmt
+
+        if df.empty or "snr_db" not in df or "impairment" not in df:
+            return super().summary(df)
+        hi, lo = df["snr_db"].max(), df["snr_db"].min()
+        arrays = list(dict.fromkeys(df["impairment"]))
+        bounds = {"CRB", "MCRB"}
+        methods = list(dict.fromkeys(df["method"]))
+        methods = [m for m in methods if m not in bounds] + [m for m in methods if m in bounds]
+        rmse = df[(df["metric"] == "rmse_deg") & (df["snr_db"] == hi)].set_index(["method", "impairment"])["value"]
+        fail = df[(df["metric"] == "failure_rate") & (df["snr_db"] == lo)].groupby("method")["value"].max()
+        fail_col = f"fail@{lo:g}dB"
+        records = []
+        for m in methods:
+            rec = {"method": m}
+            for a in arrays:
+                rec[a] = float(rmse.get((m, a), float("nan")))
+            rec[fail_col] = float(fail.get(m, float("nan")))
+            records.append(rec)
+        table = pd.DataFrame.from_records(records)
+        lines = [f"columns: azimuth RMSE (°) at {hi:g} dB on each array; {fail_col}: worst failure rate over "
+                 f"the arrays at {lo:g} dB"]
+        for a in arrays:
+            est = {m: v for (m, arr), v in rmse.items() if arr == a and m not in bounds and v == v}
+            if not est:
+                continue
+            best = min(est, key=est.get)
+            parts = [f"{est[best] / rmse[(b, a)]:.3g} × {b}" for b in ("MCRB", "CRB")
+                     if (b, a) in rmse.index and rmse[(b, a)] > 0]
+            if parts:
+                lines.append(f"{a} at {hi:g} dB: best {best} {_fmt(est[best])}° = {', '.join(parts)}")
+        return table, lines
 
     def run_unit(self, config: DoaConfig, unit: WorkUnit, device: torch.device) -> list[Row]:
-        from ..metrics import assignment_errors, failure_rate
-        from ..signals.snapshots import sample_covariance, snapshots
+        from ...metrics import assignment_errors, failure_rate
+        from ...signals.snapshots import sample_covariance, snapshots
 
         rdtype, cdtype = _dtypes(config)
         snr, impairment = float(unit.point["snr_db"]), str(unit.point["impairment"])
@@ -236,7 +284,9 @@ class DoaExperiment(Experiment):
         R = sample_covariance(snap.X)  # (B, M, M)
         rows: list[Row] = []
         thr = math.radians(config.failure_threshold_deg)
-        for name in config.estimators:
+        for i, name in enumerate(config.estimators):
+            if unit.progress is not None:
+                unit.progress(i, len(config.estimators), "estimators")
             est = build_estimator(name, config, assumed)
             result = est(R)
             az = result.parameter("azimuth").unsqueeze(-1)  # (B, K, 1)
@@ -252,7 +302,7 @@ class DoaExperiment(Experiment):
     @staticmethod
     def bounds(config: DoaConfig, true_model, truth: torch.Tensor, signals: torch.Tensor) -> list[Row]:
         """CRB (true array) and, for an impaired array, the MCRB of the ideal-array receiver."""
-        from ..bounds import crb_doa_deterministic, mcrb_deterministic
+        from ...bounds import crb_doa_deterministic, mcrb_deterministic
 
         model64 = true_model.double()
         th = truth.double()

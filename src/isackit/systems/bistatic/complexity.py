@@ -1,0 +1,128 @@
+r"""Operation counts of the S1 estimators (seed 001 §IV, eqs. 14 and 44-48; Fig. 3).
+
+Unit: real floating-point operations (additions + multiplications).  A complex multiplication
+counts 6, a complex addition 2, a complex multiply–add 8; a complex (real) matrix
+decomposition costs 4× (1×) the real flop counts of Golub & Van Loan, *Matrix Computations*
+(3rd ed.), Table 5.4.1; a length-n complex FFT costs 5 n log2 n.  These are leading-order
+counts, as in the seed.
+
+* MLE (14): (G_τ G_θ G_φ G_α)^K · N L M_r (M_t + K) complex multiply–adds.
+* DML (45) and MUSIC (46), D = M_r M_t N (the vectorised CSI), S snapshots, G voxels:
+  DML  ≈ S D² + G (D² + 2D) complex mults and as many adds;
+  MUSIC ≈ S D² + c_e D³ + G (D (D - K) + (D - K)) (c_e = 9, a Hermitian eigensolver's constant).
+* PARAMING (44), seed form: the R-SVD "Σ, U_1, V" of X_1 (m × n, m ≥ n after transposing:
+  6mn² + 20n³), Φ (mnK + mK² complex MACs), QZ (30 K³), CORDIC (K I_C iterations of 3 adds +
+  2 shifts), the LS fit (M_r M_t N K + N K² + K³ complex MACs), K rank-one SVDs and regressions.
+* PARAMING as implemented here (:mod:`isackit.estimators.parametric`): 2(q + 1) + 1 fast
+  Hankel products of K + p vectors (two length-N FFTs per vector column and N products of
+  (M_t'M_r') × (K_tK_r) matrices each), q + 1 QR factorisations, the Rayleigh–Ritz SVD, then
+  the same LS / rank-one / regression steps.
+* IFFT-C2VNN: the IDFT (M_r M_t FFTs of length N), the PDP, the peak search, and K forward
+  passes (:func:`isackit.learning.c2vnn.forward_multiplications`, a multiplication paired with
+  an addition).
+
+Example:
+    >>> ops = operation_counts(8, 10, 64, 3)
+    >>> ops["MLE (eq. 14)"] > ops["DML (eq. 45)"] > ops["PARAMING (eq. 44)"] > ops["IFFT-C2VNN (W=7)"]
+    True
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...learning.c2vnn import C2VNNConfig, forward_multiplications
+
+__all__ = ["c2vnn_ops", "dml_ops", "mle_ops", "music_ops", "operation_counts", "paraming_ops",
+           "paraming_ops_implemented"]
+
+CMAC, CMUL, CADD = 8.0, 6.0, 2.0
+
+
+def _svd_flops(m: int, n: int) -> float:
+    """R-SVD "Σ, U_1, V" of an m × n complex matrix (GVL Table 5.4.1, ×4 for complex)."""
+    m, n = max(m, n), min(m, n)
+    return 4.0 * (6.0 * m * n * n + 20.0 * n ** 3)
+
+
+def mle_ops(Mt: int, Mr: int, N: int, K: int, L: int = 10, G_theta: int = 181, G_phi: int = 181,
+            G_tau: int = 10, G_alpha: int = 1) -> float:
+    """Brute-force grid MLE (eq. 14)."""
+    return CMAC * float(G_tau * G_theta * G_phi * G_alpha) ** K * N * L * Mr * (Mt + K)
+
+
+def dml_ops(Mt: int, Mr: int, N: int, K: int, S: int = 10, G: int = 181 * 181 * 256) -> float:
+    """Single-source DML score on a dictionary grid (eq. 45)."""
+    D = Mr * Mt * N
+    mult = S * D ** 2 + G * (D ** 2 + 2 * D)
+    add = S * D ** 2 + G * (D ** 2 + 2 * D - 3)
+    return CMUL * mult + CADD * add
+
+
+def music_ops(Mt: int, Mr: int, N: int, K: int, S: int = 10, G: int = 181 * 181 * 256, c_e: float = 9.0
+              ) -> float:
+    """MUSIC on a dictionary grid with a D × D covariance (eq. 46)."""
+    D = Mr * Mt * N
+    mult = S * D ** 2 + c_e * D ** 3 + G * (D * (D - K) + (D - K))
+    return (CMUL + CADD) * mult
+
+
+def _tail_ops(Mt: int, Mr: int, N: int, K: int) -> float:
+    """LS spatial signatures (36), K rank-one fits and phase regressions (37)-(41)."""
+    ls = CMAC * (Mr * Mt * N * K + N * K * K + K ** 3)
+    rank1 = K * (_svd_flops(Mr, Mt) + 4.0 * (Mr + Mt) * 2)
+    return ls + rank1
+
+
+def paraming_ops(Mt: int, Mr: int, N: int, K: int, sub_sizes=None, cordic_iterations: int = 16) -> float:
+    """PARAMING in the seed's form (eq. 44): full R-SVD of X_1."""
+    mr, mt, nn = sub_sizes or ((Mr + 1) // 2, (Mt + 1) // 2, (N + 1) // 2)
+    m = mt * nn * mr
+    n = (Mt - mt + 1) * (N - nn) * (Mr - mr + 1)
+    phi = CMAC * (m * n * K + m * K * K)
+    return _svd_flops(m, n) + phi + 4.0 * 30 * K ** 3 + 5.0 * K * cordic_iterations + _tail_ops(Mt, Mr, N, K)
+
+
+def paraming_ops_implemented(Mt: int, Mr: int, N: int, K: int, sub_sizes=None, power_iterations: int = 4,
+                             oversampling: int = 3) -> float:
+    """PARAMING with the FFT-based Hankel products and block subspace iteration (this library)."""
+    mr, mt, nn = sub_sizes or ((Mr + 1) // 2, (Mt + 1) // 2, (N + 1) // 2)
+    kt, kr, kn1 = Mt - mt + 1, Mr - mr + 1, N - nn
+    Pi, Pj = mt * mr, kt * kr
+    ell = K + oversampling
+    fft = 5.0 * N * math.log2(N)
+
+    def product(cols: int, p_in: int, p_out: int) -> float:
+        return cols * (p_in * fft + p_out * fft) + CMAC * N * Pi * Pj * cols
+
+    products = (power_iterations + 1) * (product(ell, Pj, Pi) + product(ell, Pi, Pj)) + product(K, Pj, Pi)
+    Di, Dj = nn * Pi, kn1 * Pj
+    qr = (2 * power_iterations + 1) * CMAC * 2 * ell * ell * max(Di, Dj)
+    rr = _svd_flops(Dj, ell) + CMAC * Di * ell * K
+    phi = CMAC * Di * K * K + 4.0 * 30 * K ** 3
+    return products + qr + rr + phi + _tail_ops(Mt, Mr, N, K)
+
+
+def c2vnn_ops(Mt: int, Mr: int, N: int, K: int, window: int = 7, config: C2VNNConfig | None = None) -> float:
+    """IFFT-C2VNN inference: IDFT, PDP, peak search and K forward passes."""
+    cfg = (config or C2VNNConfig()).model_copy(update={"window": window})
+    D = Mr * Mt
+    idft = D * 5.0 * N * math.log2(N)
+    pdp = (CMUL + CADD) * N * D
+    peaks = 3.0 * N
+    net = 2.0 * forward_multiplications(cfg, D)["total"]
+    norm = window * D * (CMUL + CADD)
+    return idft + pdp + peaks + K * (net + norm)
+
+
+def operation_counts(Mt: int, Mr: int, N: int, K: int, *, windows=(3, 5, 7), delay_grid: int | None = None,
+                     config: C2VNNConfig | None = None) -> dict[str, float]:
+    """Every method's count at one size (the Fig. 3 settings of ``shared/design/s1-bistatic.md`` §2.7:
+    MLE with G_α = 1, G_θ = G_φ = 181, G_τ = 10; DML/MUSIC on 181 × 181 × 4N voxels, S = 10)."""
+    G = 181 * 181 * (4 * N if delay_grid is None else delay_grid)
+    out = {"MLE (eq. 14)": mle_ops(Mt, Mr, N, K), "DML (eq. 45)": dml_ops(Mt, Mr, N, K, G=G),
+           "MUSIC (eq. 46)": music_ops(Mt, Mr, N, K, G=G), "PARAMING (eq. 44)": paraming_ops(Mt, Mr, N, K),
+           "PARAMING (this library)": paraming_ops_implemented(Mt, Mr, N, K)}
+    for w in windows:
+        out[f"IFFT-C2VNN (W={w})"] = c2vnn_ops(Mt, Mr, N, K, w, config)
+    return out
