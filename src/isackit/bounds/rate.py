@@ -85,7 +85,8 @@ def pair_moments(c: torch.Tensor, moments) -> tuple[torch.Tensor, torch.Tensor]:
     Pp = c @ c.mT
     T = c @ a2.to(cdt).mT  # T_{jj'} = Σ c_j |c_j'|²
     Sj, Sk = S[..., :, None], S[..., None, :]
-    P = (S2[..., :, None] * S2[..., None, :] + v * (S2[..., :, None] * A[..., None, :] + S2[..., None, :] * A[..., :, None])
+    P = (S2[..., :, None] * S2[..., None, :]
+         + v * (S2[..., :, None] * A[..., None, :] + S2[..., None, :] * A[..., :, None])
          + 2 * (Sj.conj() * Sk * v * Pc + Sj.conj() * Sk.conj() * pt * Pp).real
          + 2 * (Sj.conj() * t3 * T).real + 2 * (Sk.conj() * t3 * T.mT).real
          + t4 * D + v * v * (A[..., :, None] * A[..., None, :] - D) + v * v * (Pc.real.square() + Pc.imag.square() - D)

@@ -19,7 +19,8 @@ The seed models y as proper complex Gaussian with the exact first two moments of
 
 Negative log-likelihood (:func:`statistical_nll`), evaluated in O(M T) per η by
 Sherman–Morrison — no M T × M T matrix is formed:
-C_m^{-1} = (I − κ_m ũ_m ũ_m^H)/σ², κ_m = v/(σ² + v‖ũ_m‖²), ln det C_m = T ln σ² + ln(1 + v‖ũ_m‖²/σ²):
+C_m^{-1} = (I − κ_m ũ_m ũ_m^H)/σ², κ_m = v/(σ² + v‖ũ_m‖²),
+ln det C_m = T ln σ² + ln(1 + v‖ũ_m‖²/σ²):
 
     ℓ(η) = Σ_m [ ln(1 + v‖ũ_m‖²/σ²) + (‖e_m‖² − κ_m |ũ_m^H e_m|²)/σ² ],   e_m = y_m − μ ũ_m,
 
@@ -245,8 +246,9 @@ def _steer(pos: torch.Tensor, wavelength: float, az: torch.Tensor, el: torch.Ten
     Newton loops; the tests check the two agree)."""
     ce = torch.cos(el)
     k = 2 * math.pi / wavelength
-    phase = (k * pos[:, 0:1]) * (ce * torch.cos(az))[..., None, :] + (k * pos[:, 1:2]) * (ce * torch.sin(az))[..., None, :] \
-        + (k * pos[:, 2:3]) * torch.sin(el)[..., None, :]
+    phase = ((k * pos[:, 0:1]) * (ce * torch.cos(az))[..., None, :]
+             + (k * pos[:, 1:2]) * (ce * torch.sin(az))[..., None, :]
+             + (k * pos[:, 2:3]) * torch.sin(el)[..., None, :])
     return torch.polar(torch.ones_like(phase), phase)
 
 
@@ -549,7 +551,8 @@ def _chunked(n: int, size: int):
     return [slice(s, min(n, s + size)) for s in range(0, n, size)]
 
 
-def _angle_profile(prob: _Problem, eta: torch.Tensor, k: int, A: torch.Tensor, search: LikelihoodSearch) -> torch.Tensor:
+def _angle_profile(prob: _Problem, eta: torch.Tensor, k: int, A: torch.Tensor,
+                   search: LikelihoodSearch) -> torch.Tensor:
     """ℓ over the angle grid for drone k, everything else fixed: ``(B, G)``."""
     B, M, T = prob.y.shape
     W = prob.signal(eta) - prob.contribution(eta, k)
@@ -757,7 +760,8 @@ def _finish(eta, valid, batch, extras):
     eta = torch.where(valid[:, None, None], eta, torch.full_like(eta, torch.nan))
     count = torch.where(valid, torch.full_like(valid, K, dtype=torch.int64), torch.zeros_like(valid, dtype=torch.int64))
     ex = {k: v.reshape(tuple(batch) + tuple(v.shape[1:])) for k, v in extras.items()}
-    return EstimationResult(estimates=eta.reshape(tuple(batch) + (K, 3)), parameters=PARAMETERS, count=count.reshape(batch),
+    return EstimationResult(estimates=eta.reshape(tuple(batch) + (K, 3)), parameters=PARAMETERS,
+                            count=count.reshape(batch),
                             valid=valid.reshape(batch), extras=ex)
 
 
@@ -881,7 +885,8 @@ def statistical_mle(y: torch.Tensor, model: KnownPilots, search: LikelihoodSearc
             cands.append(_music_eta(prob, _music_angles(prob, model.array, search), search)[0])
         S = len(cands)
         many = prob.repeat(S)
-        eta, f = _newton(many, torch.cat(cands, 0), list(range(3 * K)), replace(search, newton_steps=3 * search.newton_steps))
+        joint = replace(search, newton_steps=3 * search.newton_steps)
+        eta, f = _newton(many, torch.cat(cands, 0), list(range(3 * K)), joint)
         eta = canonical_angles(eta)
         f = many.nll(eta).reshape(S, B)
         best = f.argmin(0)

@@ -55,10 +55,10 @@ class FrameLayout:
 
     Example:
         >>> lay = FrameLayout(num_subframes=2, subframe_length=3, sample_rate=10.0)
-        >>> lay.times().tolist()
-        [[0.1, 0.2, 0.30000000000000004], [0.4, 0.5, 0.6000000000000001]]
-        >>> lay.pilot_times().tolist()
-        [0.1, 0.4]
+        >>> (lay.times() * lay.sample_rate).round().tolist()     # t · f_s
+        [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+        >>> (lay.pilot_times() * lay.sample_rate).round().tolist()
+        [1.0, 4.0]
     """
 
     num_subframes: int = 10
