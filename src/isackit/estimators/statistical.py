@@ -730,6 +730,7 @@ def _ao_ml(prob: _Problem, search: LikelihoodSearch, eta0: torch.Tensor | None =
     hist_nll = [nll.clone()]
     iters = torch.zeros(B, dtype=torch.int64, device=eta.device)
     active = torch.ones(B, dtype=torch.bool, device=eta.device)
+    converged = torch.zeros(B, dtype=torch.bool, device=eta.device)
     for it in range(1, search.max_iterations + 1):
         ia = active.nonzero().squeeze(-1)
         if ia.numel() == 0:
@@ -748,11 +749,12 @@ def _ao_ml(prob: _Problem, search: LikelihoodSearch, eta0: torch.Tensor | None =
         eta[ia], nll[ia] = e, f
         iters[ia] = it
         active[ia[done]] = False
+        converged[ia[done]] = True
         hist_eta.append(eta.clone())
         hist_nll.append(nll.clone())
         if not bool(active.any()):
             break
-    return eta, nll, iters, torch.stack(hist_eta, 1), torch.stack(hist_nll, 1)
+    return eta, nll, iters, converged, torch.stack(hist_eta, 1), torch.stack(hist_nll, 1)
 
 
 def _finish(eta, valid, batch, extras):
@@ -785,7 +787,8 @@ def ao_ml(y: torch.Tensor, model: KnownPilots, search: LikelihoodSearch | None =
 
     Returns:
         :class:`~isackit.estimators.base.EstimationResult` with estimates ``(..., K, 3)`` and
-        extras ``nll`` ``(...)``, ``iterations`` ``(...)``, ``nll_history`` ``(..., I + 1)`` and
+        extras ``nll`` ``(...)``, ``iterations`` ``(...)``, ``converged`` ``(...)`` (the stop rule
+        was met before the cap), ``nll_history`` ``(..., I + 1)`` and
         ``estimate_history`` ``(..., I + 1, K, 3)`` (iteration 0 = the initialisation; values
         are held after a trial has converged).
     """
@@ -793,9 +796,9 @@ def ao_ml(y: torch.Tensor, model: KnownPilots, search: LikelihoodSearch | None =
     with torch.no_grad():
         prob, batch, valid = _problem(y, model)
         e0 = None if init is None else init.to(prob.y.real.dtype).reshape(-1, model.num_sources, 3)
-        eta, nll, iters, he, hn = _ao_ml(prob, search, e0)
-        return _finish(eta, valid, batch, {"nll": nll, "iterations": iters, "nll_history": hn,
-                                           "estimate_history": he})
+        eta, nll, iters, conv, he, hn = _ao_ml(prob, search, e0)
+        return _finish(eta, valid, batch, {"nll": nll, "iterations": iters, "converged": conv,
+                                           "nll_history": hn, "estimate_history": he})
 
 
 def _music_angles(prob: _Problem, array: ArrayGeometry, search: LikelihoodSearch) -> torch.Tensor:
@@ -875,7 +878,7 @@ def statistical_mle(y: torch.Tensor, model: KnownPilots, search: LikelihoodSearc
         cands = []
         extras = {}
         if "aoml" in starts:
-            eta, _, iters, _, _ = _ao_ml(prob, search, init)
+            eta, _, iters, _, _, _ = _ao_ml(prob, search, init)
             cands.append(eta)
             extras["aoml"] = eta
             extras["aoml_iterations"] = iters

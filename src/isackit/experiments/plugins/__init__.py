@@ -25,4 +25,5 @@ BUILTIN: dict[str, str] = {
     "calibration": "isackit.systems.calibration.experiment",
     "positioning": "isackit.systems.positioning.experiment",
     "bistatic": "isackit.experiments.plugins.bistatic",
+    "pascal": "isackit.experiments.plugins.pascal",
 }
