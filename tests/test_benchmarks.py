@@ -95,3 +95,13 @@ def test_positioning_ratios_run_without_ratio_rows_is_a_user_error(tmp_path, cap
     with pytest.raises(SystemExit) as exc:
         ratios.main([str(tmp_path)])
     assert exc.value.code == 2 and "no snr, sigma or zeta rows" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_pascal_quick_runs(tmp_path):
+    bench = _load("bench_pascal")
+    out = bench.main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "bench_pascal_quick.json").exists()
+    assert {r["method"] for r in out["rows"]} == {"MLE (init+music)", "MLE (aoml+init+music)", "AO-ML",
+                                                  "MUSIC + ML Doppler"}
+    assert all(r["trials_per_s"] > 0 and math.isfinite(r["rmse_phi_deg"]) for r in out["rows"])

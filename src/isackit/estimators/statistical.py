@@ -110,7 +110,11 @@ class LikelihoodSearch:
         max_iterations: AO-ML iteration cap.
         angle_tol, doppler_tol: AO-ML stop on the largest change (rad, Hz) ...
         nll_rtol: ... or on the relative change of ℓ.
-        newton_steps: damped-Newton iterations per refinement.
+        newton_steps: Fisher-scoring iterations per refinement.
+        init_thinning: the sequential initialisation's 3-D search uses every ``init_thinning``-th
+            point of each grid (default 2: 4° × 4° × 20 Hz on the default grids, still ≥ 6
+            points per beamwidth and per Doppler resolution cell of 10 pilots; it costs
+            G·F·M per trial and is refined by AO-ML / Fisher scoring anyway).
         chunk_elements: bound on the elements of one grid-stage temporary (memory).
     """
 
@@ -122,6 +126,7 @@ class LikelihoodSearch:
     doppler_tol: float = 1e-2
     nll_rtol: float = 1e-9
     newton_steps: int = 12
+    init_thinning: int = 2
     chunk_elements: int = 1 << 22
 
     def __post_init__(self):
@@ -130,6 +135,7 @@ class LikelihoodSearch:
                 raise TypeError(f"LikelihoodSearch.{name} must be a SearchGrid")
         check_positive_int(self.max_iterations, "max_iterations")
         check_positive_int(self.newton_steps, "newton_steps")
+        check_positive_int(self.init_thinning, "init_thinning")
         check_positive_int(self.chunk_elements, "chunk_elements")
         for name in ("angle_tol", "doppler_tol", "nll_rtol"):
             check_positive(getattr(self, name), name)
@@ -511,15 +517,16 @@ def canonical_angles(eta: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------
 # grid stages
 # ---------------------------------------------------------------------------------------
-def _angle_points(search: LikelihoodSearch, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    az = search.azimuth_grid.points_like(like)
-    el = search.elevation_grid.points_like(like)
+def _angle_points(search: LikelihoodSearch, like: torch.Tensor, every: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    az = search.azimuth_grid.points_like(like)[::every]
+    el = search.elevation_grid.points_like(like)[::every]
     AZ, EL = torch.meshgrid(az, el, indexing="ij")
     return AZ.reshape(-1), EL.reshape(-1)
 
 
-def _grid_steering(prob: _Problem, search: LikelihoodSearch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    az, el = _angle_points(search, prob.y.real)
+def _grid_steering(prob: _Problem, search: LikelihoodSearch, every: int = 1
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    az, el = _angle_points(search, prob.y.real, every)
     return steering_matrix(prob.pos, az, el, prob.lam).to(prob.y.dtype).T, az, el  # (G, M)
 
 
@@ -699,8 +706,9 @@ def _doppler_step(prob, eta, nll, k, freqs, search):
 def _sequential_init(prob: _Problem, search: LikelihoodSearch) -> torch.Tensor:
     B, M, T = prob.y.shape
     K = prob.wave.shape[1]
-    A, az, el = _grid_steering(prob, search)  # (G, M)
-    freqs = search.doppler_grid.points_like(prob.y.real)
+    every = search.init_thinning
+    A, az, el = _grid_steering(prob, search, every)  # (G, M)
+    freqs = search.doppler_grid.points_like(prob.y.real)[::every]
     G, F = A.shape[0], freqs.numel()
     eta = torch.zeros(B, K, 3, dtype=prob.y.real.dtype, device=prob.y.device)
     resid = prob.y.clone()

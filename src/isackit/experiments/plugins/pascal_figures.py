@@ -451,6 +451,15 @@ def summary_table(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     for panel, e2, e1, n in _sdr_errors(df):
         lines.append(f"{panel}: analytic SDR vs simulation over {n} points — 2nd order max |error| {100 * e2:.1f} %, "
                      f"1st order worst {100 * e1:+.1f} %")
+    for panel in ("fig4", "fig8"):
+        rows = _panel(df, panel)
+        if len(rows):
+            xmax = rows["x"].max()
+            top = rows[rows["x"] == xmax]
+            parts = [f"{case}: φ {_value(g, 'MLE', 'rmse_phi_deg'):.3g}° (√CRLB {_value(g, CRLB, 'rmse_phi_deg'):.3g}°), "
+                     f"SDR {_value(g, 'MLE', 'sdr_bps_hz'):.3f}"
+                     for (case, _v), g in top.groupby(["case", "variant"], sort=False)]
+            lines.append(f"{panel} at {xmax:g} dB (ordering of the cases): " + "; ".join(parts))
     lines += _optima(df)
     f7 = _panel(df, "fig7")
     if len(f7):

@@ -124,6 +124,7 @@ class SearchConfig(StrictModel):
     doppler_tol_hz: float = Field(1e-2, gt=0)
     nll_rtol: float = Field(1e-9, gt=0)
     newton_steps: int = Field(12, ge=1)
+    init_thinning: int = Field(2, ge=1)
 
     def likelihood_search(self, doppler_max_hz: float) -> LikelihoodSearch:
         """Grids: φ ∈ [−180°, 180°), ϑ ∈ [0, ``elevation_max_deg``], f ∈ ±``doppler_max_hz``."""
@@ -134,7 +135,7 @@ class SearchConfig(StrictModel):
             elevation_grid=SearchGrid.degrees(0.0, self.elevation_max_deg, self.elevation_step_deg, "elevation"),
             doppler_grid=SearchGrid(-fmax, fmax, fstep, "doppler"),
             max_iterations=self.max_iterations, angle_tol=self.angle_tol, doppler_tol=self.doppler_tol_hz,
-            nll_rtol=self.nll_rtol, newton_steps=self.newton_steps)
+            nll_rtol=self.nll_rtol, newton_steps=self.newton_steps, init_thinning=self.init_thinning)
 
 
 class ScenarioConfig(StrictModel):
