@@ -126,7 +126,7 @@ def test_run_into_runs_dir_and_resume(capsys, toy, tmp_path):
         (["run", "calibration", "--smoke", "--set", "methods=[\"bogus\"]"], "unknown method(s) 'bogus'"),
         (["run", "calibration", "--smoke", "--set", "scenario.sensing_loss=\"foo\""], "unknown sensing_loss 'foo'"),
         (["run", "calibration", "--smoke", "--set", "scenario.nonsense=1"], "unknown calibration config keys"),
-        (["run", "positioning", "--smoke", "--set", "decoder=\"foo\""], "decoder: Input should be"),
+        (["run", "positioning", "--smoke", "--set", "training.decoder=\"foo\""], "decoder: Input should be"),
         (["show", "no/such/run"], "no run folder"),
         (["bogus-command"], "No such command"),
     ],

@@ -304,3 +304,66 @@ def exceedance_probability(statistics: torch.Tensor, threshold) -> torch.Tensor:
     check_ndim_at_least(statistics, 1, "statistics", "(T, ...)")
     thr = torch.as_tensor(threshold, dtype=statistics.dtype, device=statistics.device)
     return (statistics > thr).to(torch.float64).mean(0)
+
+
+# ---------------------------------------------------------------------------------------
+# error distributions (seed 002, Fig. 5: CDFs and per-subregion box plots)
+# ---------------------------------------------------------------------------------------
+def empirical_cdf(errors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Empirical CDF of the finite entries of ``errors`` (any shape, flattened): sorted values
+    x_(i) and F(x_(i)) = i/n, i = 1..n.
+
+    >>> x, F = empirical_cdf(torch.tensor([3.0, 1.0, 2.0]))
+    >>> x.tolist(), [round(v, 3) for v in F.tolist()]
+    ([1.0, 2.0, 3.0], [0.333, 0.667, 1.0])
+    """
+    e = errors.detach().flatten()
+    e = e[torch.isfinite(e)]
+    x = torch.sort(e).values
+    return x, torch.arange(1, x.numel() + 1, dtype=x.dtype, device=x.device) / max(x.numel(), 1)
+
+
+@dataclass(frozen=True)
+class BoxStatistics:
+    """Box-plot statistics of a sample: quartiles, IQR, whiskers and outlier count under one rule."""
+
+    q1: float
+    median: float
+    q3: float
+    iqr: float
+    whisker_low: float
+    whisker_high: float
+    outliers: int
+    count: int
+    rule: str
+
+
+def box_statistics(values: torch.Tensor, rule: str = "tukey") -> BoxStatistics:
+    r"""Quartiles (linear interpolation) and whiskers of the finite entries of ``values``.
+
+    Rules: ``"tukey"`` — whiskers at the most extreme points within [Q1 − 1.5 IQR, Q3 + 1.5 IQR];
+    ``"seed002"`` — seed 002's box plots (Fig. 5c/f): points above 1.5·Q3 are outliers, the
+    whiskers are the minimum and maximum of the rest (for non-negative errors).
+
+    >>> b = box_statistics(torch.tensor([1.0, 2.0, 3.0, 4.0, 100.0]))
+    >>> (b.q1, b.median, b.q3, b.whisker_high, b.outliers)
+    (2.0, 3.0, 4.0, 4.0, 1)
+    """
+    check_choice(rule, ("tukey", "seed002"), "rule")
+    v = values.detach().double().flatten()
+    v = v[torch.isfinite(v)]
+    if v.numel() == 0:
+        nan = math.nan
+        return BoxStatistics(nan, nan, nan, nan, nan, nan, 0, 0, rule)
+    q1, med, q3 = (float(q) for q in torch.quantile(v, torch.tensor([0.25, 0.5, 0.75], dtype=v.dtype)))
+    iqr = q3 - q1
+    if rule == "tukey":
+        keep = (v >= q1 - 1.5 * iqr) & (v <= q3 + 1.5 * iqr)
+    else:
+        keep = v <= 1.5 * q3
+    kept = v[keep] if bool(keep.any()) else v
+    return BoxStatistics(q1, med, q3, iqr, float(kept.min()), float(kept.max()), int((~keep).sum()),
+                         int(v.numel()), rule)
+
+
+__all__ += ["BoxStatistics", "box_statistics", "empirical_cdf"]

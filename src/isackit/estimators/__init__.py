@@ -163,6 +163,11 @@ from .joint_likelihood import DMLAngleAngleDelay, angle_angle_delay_dml, bartlet
 
 __all__ += ["DMLAngleAngleDelay", "angle_angle_delay_dml", "bartlett_correlation"]
 
+# --- AoD positioning from precoded pilots (seed 004) ---
+from .positioning import ml_aod, ml_aod_spectrum, ml_position  # noqa: E402
+
+__all__ += ["ml_aod_spectrum", "ml_aod", "ml_position"]
+
 # --- S3 (seed 003): statistical likelihood of known pilots under random gain-phase errors ---
 from . import statistical  # noqa: E402,F401  (importing registers the estimators)
 from .statistical import (  # noqa: E402

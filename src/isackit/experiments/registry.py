@@ -33,13 +33,14 @@ from .config import (
     read_toml,
     validate_config,
 )
+from .config import safe_name
 from .plugins import BUILTIN
-from .store import safe_name
-from .units import Row, UnitResult, WorkUnit
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import torch
+
+    from .units import Row, UnitResult, WorkUnit
 
 __all__ = [
     "Experiment",

@@ -26,6 +26,7 @@ from .distributions import (
     VonMisesPhase,
 )
 from .gain_phase import GainPhaseError
+from .phase_curves import phase_error_curves, tabulate_phase_error, unwrap_phase
 from .presets import IDEAL, PRESETS, check_impairment_name, list_presets, make_chain, make_impairment
 from .timing import TimingOffset
 
@@ -42,6 +43,9 @@ __all__ = [
     "SmoothPhaseError",
     "TabulatedPhaseError",
     "hermite_weights",
+    "phase_error_curves",
+    "tabulate_phase_error",
+    "unwrap_phase",
     "TimingOffset",
     "GainDistribution",
     "PhaseDistribution",

@@ -23,7 +23,8 @@ __all__ = ["BUILTIN"]
 BUILTIN: dict[str, str] = {
     "doa": "isackit.experiments.plugins.doa",
     "calibration": "isackit.systems.calibration.experiment",
-    "positioning": "isackit.systems.positioning.experiment",
+    "positioning": "isackit.experiments.plugins.positioning",
     "bistatic": "isackit.experiments.plugins.bistatic",
+    "direction_finding": "isackit.experiments.plugins.direction_finding",
     "pascal": "isackit.experiments.plugins.pascal",
 }
