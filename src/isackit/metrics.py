@@ -45,10 +45,12 @@ __all__ = [
     "gospa",
     "match_estimates",
     "optimal_assignment",
+    "ratio_interval",
     "rmse",
     "squared_errors",
     "symbol_error_rate",
     "threshold_for_false_alarm",
+    "wilson_interval",
 ]
 
 
@@ -304,6 +306,63 @@ def exceedance_probability(statistics: torch.Tensor, threshold) -> torch.Tensor:
     check_ndim_at_least(statistics, 1, "statistics", "(T, ...)")
     thr = torch.as_tensor(threshold, dtype=statistics.dtype, device=statistics.device)
     return (statistics > thr).to(torch.float64).mean(0)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    r"""Wilson score interval of a binomial proportion p̂ = successes / n (an error rate, a P_d).
+
+    (p̂ + z²/2n ± z √(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n); z = 1.96 gives the 95 % interval.
+    ``(nan, nan)`` for n = 0.  Reference: Wilson, JASA 1927.
+
+    Example:
+        >>> lo, hi = wilson_interval(0, 100)
+        >>> lo, round(hi, 4)
+        (0.0, 0.037)
+    """
+    if n < 0 or successes < 0 or successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    if n == 0:
+        return math.nan, math.nan
+    p = successes / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(c - h, 0.0), min(c + h, 1.0)
+
+
+def ratio_interval(sum_x: float, sum_y: float, sum_xx: float, sum_yy: float, sum_xy: float, n: int,
+                   z: float = 1.96) -> tuple[float, float]:
+    r"""Confidence interval of a ratio of sums R = Σ_i x_i / Σ_i y_i over n i.i.d. units.
+
+    Every per-frame Monte Carlo metric is such a ratio: a mean (y_i = 1), a rate (detections
+    over true targets), a mean squared error (squared errors over matched pairs, the frame as
+    the unit, so that errors within a frame may be correlated).  By the delta method
+    (linearisation of R around the estimate R̂, d_i = x_i − R̂ y_i):
+
+        se(R̂) = sqrt(Σ_i d_i² / (n (n − 1))) / ȳ,   Σ_i d_i² = Σxx − 2 R̂ Σxy + R̂² Σyy,
+
+    and the interval is R̂ ± z se (z = 1.96: 95 %).  An RMS value sqrt(R) has the interval
+    (sqrt(lo), sqrt(hi)) (a monotone map).  Reference: Cochran, *Sampling Techniques*, 1977, §6.
+
+    Args:
+        sum_x, sum_y, sum_xx, sum_yy, sum_xy: Σx, Σy, Σx², Σy², Σxy over the n units.
+        n: the number of units (≥ 2 for an interval).
+
+    Returns:
+        ``(lo, hi)``; ``(nan, nan)`` when n < 2 or Σy = 0.
+
+    Example:
+        >>> x = [1.0, 2.0, 3.0, 4.0]  # a plain mean: y = 1
+        >>> lo, hi = ratio_interval(sum(x), 4, sum(v * v for v in x), 4, sum(x), 4)
+        >>> round(lo, 3), round(hi, 3)
+        (1.235, 3.765)
+    """
+    if n < 2 or sum_y == 0:
+        return math.nan, math.nan
+    r = sum_x / sum_y
+    ss = max(sum_xx - 2.0 * r * sum_xy + r * r * sum_yy, 0.0)
+    se = math.sqrt(ss / (n * (n - 1))) / (sum_y / n)
+    return r - z * se, r + z * se
 
 
 # ---------------------------------------------------------------------------------------
