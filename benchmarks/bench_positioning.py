@@ -29,26 +29,22 @@ from pathlib import Path
 
 import torch
 
-from isackit.systems.positioning.autoencoder import (
+from isackit.bounds.aod import aod_crb, crb_optimal_precoder, optimal_power_allocation, position_peb
+from isackit.estimators.positioning import ml_aod, ml_position
+from isackit.learning.positioning import (
     AoDAutoencoder,
     PositionAutoencoder,
+    draw_gains,
     hybrid_from,
+    observe,
     train_autoencoder,
 )
-from isackit.systems.positioning.benchmark import (
-    benchmark_precoder,
-    hybrid_codebook,
-    ml_aod,
-    ml_position,
-    optimal_power_allocation,
-)
-from isackit.systems.positioning.bounds import aod_crb, position_peb
+from isackit.learning.training import TrainingConfig
+from isackit.signals.precoders import derivative_codebook
 from isackit.systems.positioning.scenario import (
     PositioningConfig,
     build_arrays,
-    draw_gains,
     local_aods,
-    observe,
     sample_aod_batch,
     sample_position_batch,
 )
@@ -88,10 +84,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         results.append(row)
         print(json.dumps(row))
 
-    C = hybrid_codebook(ideal, sec, cfg.num_transmissions)
+    C = derivative_codebook(ideal, sec, cfg.num_transmissions)
     record("power_allocation", timed(lambda: optimal_power_allocation(C, ideal, sec), device, 2), per="sector")
 
-    F, _ = benchmark_precoder(ideal, sec, cfg.num_transmissions)
+    F, _ = crb_optimal_precoder(ideal, sec, cfg.num_transmissions)
     F = F.to(device=device, dtype=torch.complex64)
     g = torch.Generator(device=device).manual_seed(0)
     theta = (sec[0] + (sec[1] - sec[0]) * torch.rand(trials, dtype=torch.float64)).float().to(device)
@@ -133,12 +129,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 p, th, sc = sample_position_batch(cfg, b, gen, device=device)
                 return sc, th, p
         steps = 3
-        log = train_autoencoder(model, sample, arrays, 20.0, steps, batch, generator=g)
-        record(f"ae_train_step_{kind}", log["seconds"] / steps, hidden=hidden, batch=batch)
+        tc = TrainingConfig(steps=steps, batch_size=batch, scheduler="cosine", final_lr_fraction=1e-5)
+        log = train_autoencoder(model, sample, arrays, 20.0, tc, g)
+        record(f"ae_train_step_{kind}", log.seconds / steps, hidden=hidden, batch=batch)
         q_, psi_ = cfg.bs_tensor()
         hyb = hybrid_from(model.cpu(), bs_positions=q_.tolist(), bs_orientations=psi_.tolist()).to(device)
-        log = train_autoencoder(hyb, sample, arrays, 20.0, steps, batch, generator=g, train_precoder=False)
-        record(f"ae_finetune_step_{kind}", log["seconds"] / steps, hidden=hidden, batch=batch)
+        log = train_autoencoder(hyb, sample, arrays, 20.0, tc, g, train_precoder=False)
+        record(f"ae_finetune_step_{kind}", log.seconds / steps, hidden=hidden, batch=batch)
 
     model = AoDAutoencoder(2, cfg.num_antennas, cfg.num_transmissions, hidden).to(device)
     sc, th = sample_aod_batch(cfg, trials, g, device=device)

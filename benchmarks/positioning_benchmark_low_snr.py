@@ -27,11 +27,13 @@ from pathlib import Path
 
 import torch
 
-from isackit.systems.positioning.autoencoder import true_steering
-from isackit.systems.positioning.benchmark import ml_aod, ml_aod_spectrum, ml_position
-from isackit.systems.positioning.bounds import aod_crbs, position_peb
-from isackit.systems.positioning.experiment import PositioningExperimentConfig, _Setup
-from isackit.systems.positioning.scenario import PositioningConfig, draw_gains, observe, sample_aod_batch
+from isackit.bounds.aod import aod_crbs, position_peb
+from isackit.estimators.positioning import ml_aod, ml_aod_spectrum, ml_position
+from isackit.experiments.plugins.positioning import PositioningExperimentConfig, _Setup
+from isackit.learning.positioning import draw_gains, observe
+from isackit.learning.positioning import station_responses as true_steering
+from isackit.seeding import make_generator
+from isackit.systems.positioning.scenario import PositioningConfig, sample_aod_batch
 
 
 def _fine_max(y: torch.Tensor, F: torch.Tensor, array, sector: torch.Tensor, points: int = 20001,
@@ -70,7 +72,7 @@ def aod_panel(cfg, setup, snr_db: float, trials: int, g: torch.Generator) -> dic
     sc, I = setup.scenario, setup.scenario.num_bs
     _, theta = sample_aod_batch(sc, trials, g, mode="eval", dtype=torch.float64)
     y = observe(setup.F_aod, true_steering(setup.arrays, theta), draw_gains(snr_db, (trials, I), g, torch.complex128), g)
-    th = torch.stack([ml_aod(y[:, i], setup.F_aod[i], setup.ideal[i], setup.aod_sectors[i], cfg.ml_grid)
+    th = torch.stack([ml_aod(y[:, i], setup.F_aod[i], setup.ideal[i], setup.aod_sectors[i], cfg.evaluation.ml_grid)
                       for i in range(I)], -1)
     crb = aod_crbs(setup.F_aod.expand(trials, *setup.F_aod.shape), setup.arrays, theta, snr_db)
     return {f"bs{i + 1}": _aod_diagnostics(y[:, i], setup.F_aod[i], setup.ideal[i], setup.aod_sectors[i],
@@ -82,7 +84,7 @@ def position_panel(cfg, setup, snr_db: float, trials: int, g: torch.Generator) -
     sc, I = setup.scenario, setup.scenario.num_bs
     theta = setup.theta_p.expand(trials, I)
     y = observe(setup.F_pos, true_steering(setup.arrays, theta), draw_gains(snr_db, (trials, I), g, torch.complex128), g)
-    th = torch.stack([ml_aod(y[:, i], setup.F_pos[i], setup.ideal[i], setup.pos_sectors[i], cfg.ml_grid)
+    th = torch.stack([ml_aod(y[:, i], setup.F_pos[i], setup.ideal[i], setup.pos_sectors[i], cfg.evaluation.ml_grid)
                       for i in range(I)], -1)
     crb = aod_crbs(setup.F_pos, setup.arrays, setup.theta_p, snr_db).expand(trials, I)
     half = sc.prior_side / 2
@@ -113,14 +115,14 @@ def main() -> None:
     args = ap.parse_args()
     cfg = PositioningExperimentConfig(experiment="positioning")
     sc = PositioningConfig() if args.orientations is None else PositioningConfig(
-        bs_orientations_deg=tuple(args.orientations))
+        bs_orientations_deg=list(args.orientations))
     setup = _Setup(cfg, sc)
     info = dict(theta_eval_position_deg=torch.rad2deg(setup.theta_p).tolist(),
                 position_sectors_deg=torch.rad2deg(setup.pos_sectors).tolist(),
                 aod_sectors_deg=torch.rad2deg(setup.aod_sectors).tolist())
     table, t0 = [], time.perf_counter()
     for snr in args.snrs:
-        g = torch.Generator().manual_seed(args.seed + int(round(10 * snr)))
+        g = make_generator(args.seed, "positioning_benchmark_low_snr", snr)
         rec = dict(snr_db=snr)
         if "aod" in args.panels:
             rec["aod_panel"] = aod_panel(cfg, setup, snr, args.trials, g)
@@ -128,7 +130,7 @@ def main() -> None:
             rec["position_panel"] = position_panel(cfg, setup, snr, args.trials, g)
         table.append(rec)
         print(json.dumps(rec, indent=None), flush=True)
-    out = dict(settings=vars(args), scenario=sc.model_dump(mode="json"), geometry=info, ml_grid=cfg.ml_grid,
+    out = dict(settings=vars(args), scenario=sc.model_dump(mode="json"), geometry=info, ml_grid=cfg.evaluation.ml_grid,
                wall_seconds=time.perf_counter() - t0, table=table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))

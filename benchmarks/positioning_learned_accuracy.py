@@ -14,7 +14,7 @@ Bounds: CRB / PEB of the LEARNED precoder with the TRUE (impaired) arrays; RMSE 
 every training generator).  Training: the seed's end-to-end autoencoder (``hidden``, batch,
 steps below; warm-started along the SNR list for the unimpaired case), then with
 ``--decoder hybrid`` the precoders are frozen and the hybrid correction decoder (see
-``isackit.systems.positioning.autoencoder``) is fine-tuned.  Impaired scenarios are trained at
+``isackit.learning.positioning``) is fine-tuned.  Impaired scenarios are trained at
 30 dB only (from scratch).
 
 Usage (one thread, as measured for the report):
@@ -58,20 +58,21 @@ def main() -> None:
     ap.add_argument("--finetune-lr", type=float, default=3e-4)
     ap.add_argument("--trials", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--model-dir", default="models/positioning-accuracy")
+    ap.add_argument("--model-dir", default="positioning-accuracy", help="folder inside the model cache")
     ap.add_argument("--out", default="benchmarks/results/positioning_learned_accuracy")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    settings = dict(hidden=args.hidden, train_batch=args.batch, train_steps=args.steps, warm_steps=args.warm_steps,
-                    train_repeats=10, train_sectors="eval", decoder=args.decoder,
-                    finetune_steps=args.finetune_steps, finetune_batch=args.finetune_batch,
-                    finetune_lr=args.finetune_lr, model_dir=args.model_dir, trials=args.trials, chunk=args.trials,
-                    panels=["snr"], warm_start=True)
+    settings = {"training.hidden": args.hidden, "training.batch": args.batch, "training.steps": args.steps,
+                "training.warm_steps": args.warm_steps, "training.repeats": 10, "training.sectors": "eval",
+                "training.decoder": args.decoder, "training.finetune_steps": args.finetune_steps,
+                "training.finetune_batch": args.finetune_batch, "training.finetune_lr": args.finetune_lr,
+                "training.model_dir": args.model_dir, "trials": args.trials, "chunk": args.trials,
+                "evaluation.panels": ["snr"], "training.warm_start": True}
     table, raw, t_all = [], [], time.perf_counter()
     for imp in args.impairments:
         snrs = args.snrs if imp == "none" else [args.impaired_snr]
-        over = dict(settings, impairments=[imp], snr_db=snrs, train_snr_db=snrs)
+        over = dict(settings, **{"evaluation.impairments": [imp], "evaluation.snr_db": snrs, "training.snr_db": snrs})
         spec = resolve_spec("positioning", overrides=list(over.items()))
         exp, cfg = spec.experiment(), spec.config
         for i, pt in enumerate(exp.points(cfg)):

@@ -4,6 +4,8 @@ Tests run on CPU by default; ``--device cuda`` runs the device-parametrised test
 Torch uses at most 2 threads (the CI machine has 2 cores).
 """
 
+import os
+
 import pytest
 import torch
 
@@ -26,3 +28,15 @@ def device(request):
 def gen():
     """A seeded CPU generator (tests must not use global RNG state)."""
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_model_cache(tmp_path_factory):
+    """Trained models go to a per-session cache, never the user's ~/.cache (ISACKIT_MODEL_CACHE)."""
+    old = os.environ.get("ISACKIT_MODEL_CACHE")
+    os.environ["ISACKIT_MODEL_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ISACKIT_MODEL_CACHE", None)
+    else:
+        os.environ["ISACKIT_MODEL_CACHE"] = old

@@ -260,7 +260,7 @@ def test_cli_bad_config_exit_code_2(tmp_path):
 def test_experiment_points_and_tiny_units(tmp_path):
     from isackit.experiments.registry import resolve_spec
     from isackit.experiments.units import WorkUnit
-    spec = resolve_spec("bistatic", smoke=True, overrides=[("c2vnn.model_dir", str(tmp_path / "models")),
+    spec = resolve_spec("bistatic", smoke=True, overrides=[("c2vnn.model_dir", tmp_path.name),
                                                           ("methods", ["paraming", "root_music_2d", "bartlett"])])
     exp = spec.experiment()
     pts = exp.points(spec.config)

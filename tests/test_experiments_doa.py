@@ -75,3 +75,28 @@ def test_estimators_reach_crb_ideal_and_mcrb_impaired(tmp_path):
         assert 0.85 < v["ideal", m] / v["ideal", "CRB"] < 1.2
         assert 0.85 < v["gain_phase", m] / v["gain_phase", "MCRB"] < 1.2
     assert v["gain_phase", "MCRB"] > 10 * v["gain_phase", "CRB"]
+
+
+def test_unit_reports_progress_per_estimator():
+    from isackit.experiments import InProcessEngine, plan_units
+
+    spec = resolve_spec("doa", quick=True, overrides=[("estimators", ["music", "root_music"]),
+                                                      ("sweep.snr_db", [10.0]), ("sweep.impairment", ["ideal"])])
+    unit = plan_units(spec.experiment, spec.config)[0]
+    seen = []
+    InProcessEngine().run(spec.experiment, spec.config, [unit], torch.device("cpu"), lambda u, r, s: None,
+                          progress_for=lambda u: lambda d, t, w: seen.append((d, t, w)))
+    assert seen == [(0, 2, "estimators"), (1, 2, "estimators")]
+
+
+def test_summary_rows_are_methods_with_bounds_beside(tmp_path):
+    spec = resolve_spec("doa", quick=True, overrides=[("estimators", ["music", "root_music"]),
+                                                      ("sweep.impairment", ["ideal", "gain_phase"])])
+    res = run_experiment(spec, out=tmp_path / "run", figures=False)
+    table, lines = res.summary, res.headlines
+    assert table["method"].tolist() == ["music", "root_music", "CRB", "MCRB"]
+    assert list(table.columns) == ["method", "ideal", "gain_phase", "fail@0dB"]
+    rmse = res.results.query("metric == 'rmse_deg' and snr_db == 20 and impairment == 'gain_phase'")
+    assert table.set_index("method").loc["MCRB", "gain_phase"] == rmse.set_index("method").loc["MCRB", "value"]
+    assert any(line.startswith("gain_phase at 20 dB: best ") and "× MCRB" in line and "× CRB" in line for line in lines)
+    assert "## Summary" in (res.path / "summary.md").read_text()

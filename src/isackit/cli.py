@@ -222,7 +222,7 @@ def show(run: Annotated[str, typer.Argument(help="Run folder, or an experiment n
     if all_:
         _print_table(df, meta, title=title)
     else:
-        table, lines = summarize(_experiment_of(meta), df, meta)
+        table, lines = summarize(_experiment_of(meta), df, meta, warn=_warn)
         _print_summary(table, lines, meta, title=title)
         typer.echo(f"full table: {path / 'summary.md'}")
     typer.echo(f"run folder: {path}")

@@ -114,7 +114,7 @@ def _check_max_atoms(k, limit: int, what: str) -> int:
 
 
 def _check_finite(x: torch.Tensor, name: str) -> None:
-    if not bool(torch.isfinite(torch.view_as_real(x.detach())).all()):
+    if not bool(torch.isfinite(torch.view_as_real(x.detach().resolve_conj())).all()):
         raise ValueError(f"{name} must be finite, but it contains NaN or Inf values")
 
 
@@ -351,9 +351,17 @@ def omp_angle_delay(Y: torch.Tensor, A: torch.Tensor, B: torch.Tensor, max_atoms
         (..., K)``.  Differentiable w.r.t. Y, A, B except for the discrete picks.
 
     Example:
-        >>> # angle grid 720 × range grid 200, 64 antennas, 256 subcarriers (S0):
-        >>> # res = omp_angle_delay(Y, A, B, 5, threshold=thr, grids=(az, tau), temperature=0.05, window=3)
-        >>> # loss_residual = res.residual_norms[..., -1].mean(); loss_max = -res.peaks.sum(-1).mean()
+        >>> from isackit.estimators import SearchGrid, delay_dictionary
+        >>> from isackit.geometry import ula
+        >>> az = SearchGrid.degrees(-60.0, 60.0, 1.0).points(torch.float64)
+        >>> tau = torch.arange(32, dtype=torch.float64) * 25e-9       # delay grid, seconds
+        >>> A, B = ula(8).steering(az), delay_dictionary(tau, 250e3, 32)
+        >>> Y = 2.0 * A[:, 70:71] @ B[:, 5:6].T + A[:, 20:21] @ B[:, 12:13].T   # two paths
+        >>> res = omp_angle_delay(Y, A, B, 2, grids=(az, tau), temperature=0.05, window=3)
+        >>> res.indices.tolist()                                        # (angle, delay) indices
+        [[70, 5], [20, 12]]
+        >>> bool(res.residual_norms[-1] < 1e-20 * res.residual_norms[0])   # exact fit
+        True
     """
     check_ndim_at_least(Y, 2, "Y", "(..., M, N)")
     if Y.shape[-2] != A.shape[-2] or Y.shape[-1] != B.shape[-2]:

@@ -145,15 +145,21 @@ def aggregate(units: list[WorkUnit], rows_of: dict[str, list[Row]]) -> tuple[pd.
     return df, bounds
 
 
-def summarize(experiment: type[Experiment] | None, df: pd.DataFrame,
-              meta: dict) -> tuple[pd.DataFrame, list[str]]:
+def summarize(experiment: type[Experiment] | None, df: pd.DataFrame, meta: dict,
+              warn: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The compact table and headline lines: the experiment's ``summary`` hook, or the
     generic one (:func:`~isackit.experiments.report.generic_summary`) when there is no
-    experiment class (a run folder of an experiment that is not installed here)."""
+    experiment class (a run folder of an experiment that is not installed here) or when the
+    hook fails on this table (reported through ``warn``)."""
     from .report import generic_summary
 
     if experiment is not None:
-        return experiment().summary(df)
+        try:
+            return experiment().summary(df)
+        except Exception as exc:  # a plug-in's table must not cost the user the run's results
+            if warn is not None:
+                warn(f"the summary of {experiment.name!r} failed ({type(exc).__name__}: {exc}); "
+                     "showing the generic one")
     return generic_summary(df, bounds=meta.get("bounds", []), x_axis=meta.get("x_axis"))
 
 
@@ -229,7 +235,7 @@ def run_experiment(
         if on_start is not None:
             on_start(store, len(units) - len(todo), len(units))
         _run_units(spec, engine, todo, units, device, store, results, progress)
-        return _finish(spec, store, units, results, len(todo), figures, rejected)
+        return _finish(spec, store, units, results, len(todo), figures, rejected, warn)
     except BaseException:
         store.discard()
         raise
@@ -295,7 +301,9 @@ def _run_units(spec, engine, todo, units, device, store, results, progress) -> N
         raise
 
 
-def _finish(spec, store: RunStore, units, results, computed, figures, rejected) -> RunResult:
+def _finish(spec, store: RunStore, units, results, computed, figures, rejected, warn) -> RunResult:
+    """Aggregate, then write results.parquet and models.json (first: nothing computed is
+    lost if a later step fails), the summary and the figures."""
     config = spec.config
     exp = spec.experiment
     rows_of = {u.id: results[u.id].rows for u in units}
@@ -303,14 +311,17 @@ def _finish(spec, store: RunStore, units, results, computed, figures, rejected) 
     meta = {"experiment": exp.name, "name": spec.name, "bounds": bounds, "x_axis": exp.x_axis,
             "log_y": exp.log_y, "config_hash": config_hash(config), "description": config.description,
             "labels": dict(exp.labels)}
-    table, lines = summarize(exp, df, meta)
     try:
         store.write_results(df, meta)
         models = store.write_models(results)
+    except OSError as exc:
+        raise os_error("write the results to", store.path, exc) from None
+    table, lines = summarize(exp, df, meta, warn)
+    try:
         atomic_write_text(store.summary_file, to_markdown(df, meta, title=f"{spec.name}: {config.description}",
                                                           headline=summary_markdown(table, lines)))
     except OSError as exc:
-        raise os_error("write the results to", store.path, exc) from None
+        raise os_error("write the summary to", store.path, exc) from None
     figs: list[Path] = []
     if figures:
         from .plotting import plot_results
@@ -321,4 +332,3 @@ def _finish(spec, store: RunStore, units, results, computed, figures, rejected) 
             raise os_error("write the figures to", store.figures_dir, exc) from None
     return RunResult(store.path, df, meta, computed=computed, reused=len(units) - computed, figures=figs,
                      summary=table, headlines=lines, models=models, rejected=rejected)
-

@@ -70,7 +70,10 @@ from torch import nn
 from .checkpoint import load_checkpoint, save_checkpoint
 from .training import TrainingLog, sha256_file
 
-__all__ = ["ModelStore", "ModelRecord", "code_fingerprint", "model_key"]
+__all__ = ["ModelStore", "ModelRecord", "code_fingerprint", "model_key", "default_model_root", "MODEL_CACHE_ENV"]
+
+#: Environment variable naming the model cache root (see :func:`default_model_root`).
+MODEL_CACHE_ENV = "ISACKIT_MODEL_CACHE"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 _KEY_HEX = 32
@@ -86,6 +89,16 @@ class ModelRecord(TypedDict):
 
 
 # ------------------------------------------------------------------------------------------
+def default_model_root() -> Path:
+    """The user's model cache: ``$ISACKIT_MODEL_CACHE``, else ``$XDG_CACHE_HOME/isackit/models``,
+    else ``~/.cache/isackit/models`` (read at each call, so tests and runs can redirect it)."""
+    env = os.environ.get(MODEL_CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "isackit" / "models"
+
+
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):

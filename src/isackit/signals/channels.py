@@ -14,6 +14,10 @@ Shapes: gains, angles, delays, Dopplers ``(..., K)``; channel ``(..., N, M_r, M_
 subcarrier-dependent impairment (seed 002) gives responses ``(..., N, M, K)``; this is
 handled automatically by the ArrayModel-level functions.
 
+Narrowband (no OFDM): :func:`narrowband_channel` h = Σ_k α_k a_k and
+:func:`miso_received_signal` y_t = (hᵀ f_t) s_t + w_t for T precoded pilot transmissions to a
+single-antenna receiver (seed 004).
+
 Received signal: Y[l, n] = H[l, n] F x[l, n] + W[l, n], W ~ CN(0, σ² I), with transmit
 symbols x ``(..., [L,] N, S)`` and a precoder F ``(..., M_t, S)`` (S streams).
 :func:`paths_received_signal` computes the same Y without forming H: cost
@@ -43,6 +47,8 @@ __all__ = [
     "bistatic_channel",
     "uplink_channel",
     "downlink_channel",
+    "narrowband_channel",
+    "miso_received_signal",
     "precode",
     "received_signal",
     "paths_received_signal",
@@ -269,6 +275,56 @@ def downlink_channel(tx_array: ArrayModel, aod, delays, gains, config: OFDMConfi
                              aod_elevation=elevation, num_symbols=num_symbols)[..., 0, :]
 
 
+def narrowband_channel(gains, response: torch.Tensor) -> torch.Tensor:
+    r"""Narrowband multi-path channel of one array: h = Σ_k α_k a_k.
+
+    Args:
+        gains: α ``(..., K)`` complex path gains.
+        response: ``(..., M, K)`` the array's (possibly impaired) response towards each path,
+            e.g. ``ArrayModel.steering(angles)``.
+
+    Returns:
+        ``(..., M)`` (the common complex dtype).  Differentiable.  For a transmitting array
+        the receiver sees hᵀ f; for a receiving one, h s.
+    """
+    check_complex(response, "response")
+    g = _gains(gains)
+    if response.ndim < 2 or g.shape[-1] != response.shape[-1]:
+        raise ValueError(f"gains (..., K) and response (..., M, K) must share K; got {tuple(g.shape)} and "
+                         f"{tuple(response.shape)}")
+    dtype = torch.promote_types(g.dtype, response.dtype)
+    return (response.to(dtype) @ g.to(dtype).unsqueeze(-1)).squeeze(-1)
+
+
+def miso_received_signal(channel: torch.Tensor, precoders: torch.Tensor, pilots: torch.Tensor | None = None, *,
+                         noise_variance=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""T precoded pilot transmissions at a single-antenna receiver: y_t = (hᵀ f_t) s_t + w_t.
+
+    The narrowband downlink of seed 004 (eq. 2): y = (Fᵀ h) ⊙ s + w, w ~ CN(0, σ² I_T), with
+    F = [f_1, …, f_T] one precoder per transmission.
+
+    Args:
+        channel: h ``(..., M_t)`` (e.g. :func:`narrowband_channel`).
+        precoders: F ``(..., M_t, T)`` (broadcast against the channel's batch dims).
+        pilots: s ``(..., T)`` or ``None`` (s = 1).
+        noise_variance: σ² (float or a tensor matching the batch dims) or ``None`` (noise-free);
+            then ``generator`` is required.
+
+    Returns:
+        ``(..., T)``.  Differentiable in h, F and s.
+    """
+    check_complex(channel, "channel")
+    check_complex(precoders, "precoders")
+    if precoders.ndim < 2 or channel.shape[-1] != precoders.shape[-2]:
+        raise ValueError(f"channel (..., M_t) and precoders (..., M_t, T) must share M_t; got "
+                         f"{tuple(channel.shape)} and {tuple(precoders.shape)}")
+    y = torch.einsum("...mt,...m->...t", precoders, channel.to(precoders.dtype))
+    if pilots is not None:
+        check_complex(pilots, "pilots")
+        y = y * pilots.to(y.dtype)
+    return _noise(y, noise_variance, generator)
+
+
 def precode(precoder: torch.Tensor, symbols: torch.Tensor, grid_dims: int = 1) -> torch.Tensor:
     r"""Transmit vectors F x per resource element.
 
@@ -356,6 +412,21 @@ def paths_received_signal(gains, delays, rx_response: torch.Tensor, tx_response:
     at = _response(tx_response, "tx_response", K, per_subcarrier, N).to(c.dtype)
     timed = dopplers is not None or num_symbols is not None
     grid_dims = 2 if timed else 1
+    if precoder is not None and not per_subcarrier:
+        # one F on every resource element: a_t,k^T F x = (a_t,k^T F) x, i.e. the K × S matrix
+        # T = A_t^T F once, then T x per resource element — O(K M_t S + N K S), not O(N M_t K)
+        check_complex(precoder, "precoder")
+        check_complex(symbols, "symbols")
+        if precoder.ndim < 2 or precoder.shape[-2] != at.shape[-2] or symbols.ndim < grid_dims + 1 \
+                or symbols.shape[-1] != precoder.shape[-1]:
+            raise ValueError(f"precoder (..., M_t = {at.shape[-2]}, S) and symbols (..., *grid, S) must "
+                             f"match; got {tuple(precoder.shape)} and {tuple(symbols.shape)}")
+        T = at[..., 0, :, :].transpose(-1, -2) @ precoder.to(c.dtype)          # (..., K, S)
+        if timed:
+            T = T.unsqueeze(-3)
+        z = symbols.to(c.dtype) @ T.transpose(-1, -2)                          # (..., *grid, K)
+        y = torch.einsum("...nrk,...lnk->...lnr" if timed else "...nrk,...nk->...nr", ar, c * z)
+        return _noise(y, noise_variance, generator)
     v = symbols if precoder is None else precode(precoder, symbols, grid_dims)
     check_complex(v, "symbols")
     if v.shape[-1] != at.shape[-2]:

@@ -55,13 +55,13 @@ from ...estimators.joint import angle_angle_delay_bartlett, angle_angle_delay_mu
 from ...estimators.joint_likelihood import angle_angle_delay_dml
 from ...estimators.parametric import _check_sizes, paraming, paraming_doppler
 from ...learning.c2vnn import C2VNNConfig
-from ...learning.store import ModelStore
+from ...learning.store import ModelStore, default_model_root
 from ...metrics import assignment_errors
 from ...systems.bistatic import ScenarioConfig, arrays, channel, observe, pair_paths, sample_paths
 from ...systems.bistatic.scenario import observe_per_symbol
 from ...systems.bistatic.complexity import operation_counts
 from ...systems.bistatic.learned import C2VNNTraining, c2vnn_doppler, c2vnn_paths, trained_c2vnn
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, RelativePath, inside
 from ..registry import Experiment, register_experiment
 from ..units import Row, UnitResult, WorkUnit, bound_row, mean_row
 
@@ -111,7 +111,7 @@ class C2VNNSettings(StrictModel):
     train_amplitude: Literal["unit", "swerling1"] = "swerling1"
     mixed_snr_db: list[float] = [-20.0, 30.0]
     specialist_snr_db: list[float] = [-10.0, 0.0, 10.0, 20.0, 30.0]
-    model_dir: str = "models/bistatic"
+    model_dir: RelativePath = "bistatic"  # a folder inside the model cache (learning.store.default_model_root)
 
     def architecture(self, window: int) -> C2VNNConfig:
         return C2VNNConfig(window=window, conv_channels=self.conv_channels, kernel=self.kernel, hidden=self.hidden)
@@ -238,7 +238,8 @@ _STORES: dict[str, ModelStore] = {}
 def _c2vnn(config: BistaticConfig, key: str, unit: WorkUnit | None, artifacts: list):
     """The trained IFFT-C2VNN of ``key`` ("mixed", "variant" or "specialist:<snr>")."""
     c = config.c2vnn
-    store = _STORES.setdefault(c.model_dir, ModelStore(c.model_dir))
+    root = inside(default_model_root(), c.model_dir)
+    store = _STORES.setdefault(str(root), ModelStore(root))
     if key == "mixed":
         arch, snr, label = c.architecture(c.window), c.mixed_snr_db, "mixed SNR"
     elif key == "variant":

@@ -284,7 +284,9 @@ class DoaExperiment(Experiment):
         R = sample_covariance(snap.X)  # (B, M, M)
         rows: list[Row] = []
         thr = math.radians(config.failure_threshold_deg)
-        for name in config.estimators:
+        for i, name in enumerate(config.estimators):
+            if unit.progress is not None:
+                unit.progress(i, len(config.estimators), "estimators")
             est = build_estimator(name, config, assumed)
             result = est(R)
             az = result.parameter("azimuth").unsqueeze(-1)  # (B, K, 1)

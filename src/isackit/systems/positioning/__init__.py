@@ -1,46 +1,38 @@
 """System S4: spatial signal design for positioning via end-to-end learning (seed 004).
 
-* :mod:`.scenario` — the validated scenario (:class:`PositioningConfig`), true impaired arrays,
-  the observation model y = α Fᵀã(θ) + n and training samplers;
-* :mod:`.benchmark` — directional + derivative codebook with the CRB-optimal (worst-case)
-  power allocation, ML AoD and ML position;
-* :mod:`.autoencoder` — learned precoders and AoD / position decoders, training, checkpoints;
-* :mod:`.bounds` — AoD CRB, PEB and the benchmark's MCRB, always with the TRUE array;
-* :mod:`.experiment` — the ``positioning`` experiment (registered on import).
+The system is the scenario: :class:`PositioningConfig` (stations, arrays, sectors, position
+prior, impairments), the TRUE impaired arrays (:func:`build_arrays`) and the samplers of
+training / evaluation draws.  Everything else comes from the layers below:
+
+* observation y = α Fᵀã(θ) + n: :func:`isackit.learning.positioning.observe` on the signals
+  layer's :func:`~isackit.signals.channels.narrowband_channel` and
+  :func:`~isackit.signals.channels.miso_received_signal`;
+* benchmark precoder: :func:`isackit.signals.precoders.derivative_codebook` with the CRB-optimal
+  power allocation :func:`isackit.bounds.aod.crb_optimal_precoder`;
+* estimators: :func:`isackit.estimators.positioning.ml_aod` and
+  :func:`~isackit.estimators.positioning.ml_position`;
+* bounds: :mod:`isackit.bounds.aod` (AoD CRB, PEB, MCRB with the TRUE array);
+* learned precoders and decoders: :mod:`isackit.learning.positioning`, trained through
+  :func:`isackit.learning.training.fit` and cached in :class:`isackit.learning.store.ModelStore`;
+* the ``positioning`` experiment: :mod:`isackit.experiments.plugins.positioning`.
 """
 
-from .autoencoder import (
-    AoDAutoencoder,
-    PositionAutoencoder,
-    PrecoderNet,
-    hybrid_from,
-    load_autoencoder,
-    save_autoencoder,
-    train_autoencoder,
+from .scenario import (
+    ImpairmentKind,
+    PositioningConfig,
+    build_arrays,
+    local_aods,
+    position_sectors,
+    sample_aod_batch,
+    sample_position_batch,
 )
-from .benchmark import benchmark_precoder, hybrid_codebook, ml_aod, ml_position, optimal_power_allocation
-from .bounds import aod_crb, aod_crbs, mcrb_aod, mcrb_position, position_peb
-from .scenario import PositioningConfig, build_arrays, observe
 
 __all__ = [
     "PositioningConfig",
+    "ImpairmentKind",
     "build_arrays",
-    "observe",
-    "hybrid_codebook",
-    "optimal_power_allocation",
-    "benchmark_precoder",
-    "ml_aod",
-    "ml_position",
-    "aod_crb",
-    "aod_crbs",
-    "position_peb",
-    "mcrb_aod",
-    "mcrb_position",
-    "PrecoderNet",
-    "AoDAutoencoder",
-    "PositionAutoencoder",
-    "train_autoencoder",
-    "hybrid_from",
-    "save_autoencoder",
-    "load_autoencoder",
+    "local_aods",
+    "position_sectors",
+    "sample_aod_batch",
+    "sample_position_batch",
 ]

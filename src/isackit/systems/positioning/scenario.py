@@ -21,6 +21,10 @@ Convention notes (see ``shared/design/conventions.md``):
   the eq.-3 angle so that bearings stay unambiguous as long as a sector does not contain
   both θ and 180° - θ.
 
+The observation itself is built by :func:`isackit.learning.positioning.observe` from the
+signals layer's channel functions; this module holds the scenario: its validated settings,
+the true arrays and the samplers of training / evaluation draws.
+
 Everything is batch-first: angles ``(..., I)``, observations ``(..., I, T)``.
 """
 
@@ -30,7 +34,9 @@ import math
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from ..._config import StrictModel
 
 from ...geometry.arrays import ula
 from ...geometry.scene import local_angles
@@ -42,9 +48,6 @@ __all__ = [
     "PositioningConfig",
     "ImpairmentKind",
     "build_arrays",
-    "sector_features",
-    "observe",
-    "draw_gains",
     "local_aods",
     "sample_aod_batch",
     "sample_position_batch",
@@ -53,50 +56,58 @@ __all__ = [
 
 ImpairmentKind = Literal["none", "spacing", "coupling"]
 
+
 def _coupling_vector(config: "PositioningConfig", zeta: float | None) -> torch.Tensor:
     """Seed-004 coupling coefficients (``isackit.impairments.coupling``), ζ sweep if set."""
     return seed004_coefficients(config.num_antennas, zeta, dtype=torch.complex128)
 
 
-class PositioningConfig(BaseModel):
+class PositioningConfig(StrictModel):
     """Validated S4 scenario (defaults = seed 004, Sec. IV-A/B).
 
-    Angles are in degrees here (config edge) and converted once by the properties.
-    ``spacing_std`` is σ_λ in wavelengths (0.01 = λ/100); ``coupling_zeta`` replaces the
-    seed's |c_k| by exp(ζ k) (phases kept, B renormalised to the seed B's Frobenius norm).
+    Angles are in degrees here (config edge) and converted once by the properties and
+    methods.  ``spacing_std`` is σ_λ in wavelengths (0.01 = λ/100); ``coupling_zeta`` replaces
+    the seed's |c_k| by exp(ζ k) (phases kept, B renormalised to the seed B's Frobenius norm);
+    ``spacing_seeds`` fix the hardware realisation of each station's spacing errors (one
+    explicit seed per station; the realisation is part of the scenario: the benchmark's bias
+    floor depends on it, so it stays fixed across runs and library versions).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    bs_positions: tuple[tuple[float, float], ...] = ((-5.0, 0.0), (3.0, 0.0))
-    bs_orientations_deg: tuple[float, ...] = (0.0, 10.0)
+    bs_positions: list[list[float]] = [[-5.0, 0.0], [3.0, 0.0]]
+    bs_orientations_deg: list[float] = [0.0, 10.0]
     num_antennas: int = Field(32, ge=2)
     num_transmissions: int = Field(20, ge=2)
     wavelength: float = Field(10.7e-3, gt=0)
-    snr_db: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
     # AoD autoencoder training distribution (seed IV-B)
-    sector_centre_range_deg: tuple[float, float] = (-60.0, 60.0)
-    sector_width_range_deg: tuple[float, float] = (10.0, 20.0)
+    sector_centre_range_deg: list[float] = [-60.0, 60.0]
+    sector_width_range_deg: list[float] = [10.0, 20.0]
     # evaluation sectors (seed Fig. 4: U_1 = [40°, 60°], U_2 = [-30°, -20°])
-    eval_sectors_deg: tuple[tuple[float, float], ...] = ((40.0, 60.0), (-30.0, -20.0))
+    eval_sectors_deg: list[list[float]] = [[40.0, 60.0], [-30.0, -20.0]]
     # position prior: square of the given area centred at prior_centre (seed: 10 m² in
     # front of the BSs; evaluation point p = [0.5, 5] m)
-    prior_centre: tuple[float, float] = (0.5, 5.0)
+    prior_centre: list[float] = [0.5, 5.0]
     prior_area: float = Field(10.0, gt=0)
-    eval_position: tuple[float, float] = (0.5, 5.0)
+    eval_position: list[float] = [0.5, 5.0]
     sector_offset_deg: float = Field(15.0, ge=0)       # ν ~ U[-15°, 15°]
     sector_halfwidth_deg: float = Field(15.0, gt=0)    # U_i = θ_mid ± 15°
     # impairments
     impairment: ImpairmentKind = "none"
     spacing_std: float = Field(0.01, ge=0)
     coupling_zeta: float | None = None
-    impairment_seed: int = 4
+    spacing_seeds: list[int] = [4000, 4001]
 
     @field_validator("bs_positions")
     @classmethod
     def _two_d(cls, v):
         if len(v) < 1 or any(len(q) != 2 for q in v):
             raise ValueError("bs_positions must be a non-empty list of (x, y) pairs in metres")
+        return v
+
+    @field_validator("sector_centre_range_deg", "sector_width_range_deg", "prior_centre", "eval_position")
+    @classmethod
+    def _pair(cls, v, info):
+        if len(v) != 2:
+            raise ValueError(f"{info.field_name} must have two entries, got {v}")
         return v
 
     @model_validator(mode="after")
@@ -106,11 +117,17 @@ class PositioningConfig(BaseModel):
                              f"got {len(self.bs_orientations_deg)}")
         if self.num_transmissions % 2:
             raise ValueError("num_transmissions must be even (T/2 directional + T/2 derivative beams)")
-        for lo, hi in self.eval_sectors_deg:
-            if not hi > lo:
-                raise ValueError(f"eval sector must have max > min, got [{lo}, {hi}]")
+        for sec in self.eval_sectors_deg:
+            if len(sec) != 2 or not sec[1] > sec[0]:
+                raise ValueError(f"each eval sector must be [min, max] with max > min (degrees), got {sec}")
+        if not self.sector_width_range_deg[1] >= self.sector_width_range_deg[0] > 0:
+            raise ValueError(f"sector_width_range_deg must be [min, max] with 0 < min <= max, "
+                             f"got {self.sector_width_range_deg}")
         if len(self.eval_sectors_deg) != len(self.bs_positions):
             raise ValueError("eval_sectors_deg needs one sector per BS")
+        if len(self.spacing_seeds) != len(self.bs_positions):
+            raise ValueError(f"spacing_seeds needs one seed per BS ({len(self.bs_positions)}), "
+                             f"got {len(self.spacing_seeds)}")
         return self
 
     # -- derived (radians / tensors) --------------------------------------------------
@@ -133,14 +150,14 @@ class PositioningConfig(BaseModel):
         return math.sqrt(self.prior_area)
 
 
-
 def build_arrays(config: PositioningConfig, impairment: ImpairmentKind | None = None,
                  spacing_std: float | None = None, coupling_zeta: float | None = None
                  ) -> list[ArrayModel]:
     """The TRUE array of each BS, ``[ArrayModel] * I`` (positions in metres, λ = config).
 
-    Spacing perturbations are drawn once per BS from ``config.impairment_seed`` (a fixed
-    hardware realisation, reproducible); sweeping ``spacing_std`` rescales the same draw.
+    Spacing perturbations of BS i are drawn once from a generator seeded with
+    ``config.spacing_seeds[i]`` (a fixed hardware realisation); sweeping ``spacing_std``
+    rescales the same draw.
     The receiver/benchmark model of every array is ``model.ideal()`` (impairments unknown).
     """
     kind = config.impairment if impairment is None else impairment
@@ -151,59 +168,13 @@ def build_arrays(config: PositioningConfig, impairment: ImpairmentKind | None = 
         geom = ula(config.num_antennas, 0.5, config.wavelength, name=f"BS{i + 1}")
         imps = []
         if kind == "spacing":
-            g = torch.Generator().manual_seed(int(config.impairment_seed) * 1000 + i)
+            g = torch.Generator().manual_seed(int(config.spacing_seeds[i]))
             imps.append(ElementDisplacement.spacing_perturbation(
                 config.num_antennas, std=sigma * config.wavelength, generator=g, dtype=torch.float64))
         elif kind == "coupling":
             imps.append(MutualCoupling(_coupling_vector(config, zeta)))
         arrays.append(ArrayModel(geom, imps))
     return arrays
-
-
-def sector_features(sectors: torch.Tensor) -> torch.Tensor:
-    """Precoder-network input ξ = [θ_min, θ_max, (θ_max - θ_min)/2] (seed eq. 5).
-
-    Args:
-        sectors: ``(..., 2)`` radians.
-    Returns:
-        ``(..., 3)``; differentiable.
-    """
-    lo, hi = sectors[..., 0], sectors[..., 1]
-    return torch.stack([lo, hi, (hi - lo) / 2], dim=-1)
-
-
-def draw_gains(snr_db, shape, generator: torch.Generator, dtype=torch.complex64, device=None
-               ) -> torch.Tensor:
-    """α with |α|² = SNR (σ² = 1) and phase uniform in [0, 2π); ``shape + snr.shape``.
-
-    ``snr_db`` broadcasts against ``shape`` (scalar or tensor).
-    """
-    real = torch.float64 if dtype == torch.complex128 else torch.float32
-    snr = torch.as_tensor(snr_db, dtype=real, device=device)
-    phase = 2 * math.pi * torch.rand(tuple(shape), generator=generator, dtype=real, device=device)
-    return torch.polar(torch.sqrt(10.0 ** (snr / 10.0)).expand_as(phase), phase)
-
-
-def observe(precoders: torch.Tensor, steering: torch.Tensor, gains: torch.Tensor,
-            generator: torch.Generator | None, noise_var: float = 1.0) -> torch.Tensor:
-    r"""Observation y = α Fᵀ ã(θ) + n (seed eq. 2 with s = 1), batch-first.
-
-    Args:
-        precoders: F ``(..., N_t, T)`` complex.
-        steering: ã(θ) ``(..., N_t)`` complex, the TRUE array response.
-        gains: α ``(...)`` complex.
-        generator: noise RNG; ``None`` gives the noise-free mean.
-        noise_var: σ².
-    Returns:
-        ``(..., T)`` complex; differentiable in F, ã and α.
-    """
-    b = torch.einsum("...nt,...n->...t", precoders, steering.to(precoders.dtype))
-    y = gains.unsqueeze(-1).to(b.dtype) * b
-    if generator is not None:
-        real = b.real.dtype
-        n = torch.randn((*y.shape, 2), generator=generator, dtype=real, device=y.device)
-        y = y + math.sqrt(noise_var / 2) * torch.view_as_complex(n)
-    return y
 
 
 def local_aods(positions: torch.Tensor, bs_positions: torch.Tensor, orientations: torch.Tensor

@@ -1,5 +1,5 @@
 r"""Seed-style figures of the ``positioning`` experiment (S4, seed 004 Figs. 4-10), drawn after
-the generic per-metric figures by :func:`isackit.plotting.plot_results` (``isackit run`` and
+the generic per-metric figures by :func:`isackit.experiments.plotting.plot_results` (``isackit run`` and
 ``isackit plot``), from the results table alone.
 
 * ``precoder_responses`` — seed Figs. 4a / 5 / 8: the aggregate response ‖Fᵀã(θ)‖² (dB, TRUE
@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from ...plotting import save_figure
-from .scenario import PositioningConfig
+from ..plotting import save_figure
+from ...systems.positioning.scenario import PositioningConfig
 
 __all__ = ["precoder_response_figure", "rmse_vs_snr_figure", "sweep_figure", "positioning_figures"]
 
