@@ -1,7 +1,9 @@
 """Training throughput and peak memory of S0 calibration at the seed's sizes (64 × 64, N = 256).
 
 One scene = one received OFDM frame with its targets (and the UE link): simulation of the
-observation, forward (OMP picks + relaxation + losses), backward and the optimiser step.
+observation, forward (OMP picks + relaxation + losses), backward and the optimiser step, run
+by the training loop the experiment uses (``train_calibration`` → ``isackit.learning.training.fit``),
+timed after two warm-up steps.
 
 Cases:
 * ``single``: 1 target, 1 OMP iteration, 100 × 100 searched angle × range points;
@@ -33,49 +35,75 @@ def case_config(name: str, batch: int, quick: bool = False):
     from isackit.systems.calibration.config import CalibrationConfig
 
     if quick:  # a smoke-test size (CI): the code path, not the figures
-        cfg = CalibrationConfig(num_tx=8, num_rx=8, num_subcarriers=16, batch_size=batch, threshold_frames=64,
-                                max_targets=1 if name == "single" else 3,
-                                omp_iterations=1 if name == "single" else 3,
-                                num_angle_grid=61, num_range_grid=16)
-        return cfg.with_updates(search_margin_deg=180.0) if name == "multi_full" else cfg
-    common = dict(num_tx=64, num_rx=64, num_subcarriers=256, batch_size=batch, threshold_frames=256)
+        multi = name != "single"
+        return CalibrationConfig.model_validate({
+            "scenario": {"num_tx": 8, "num_rx": 8, "num_subcarriers": 16, "max_targets": 3 if multi else 1},
+            "receiver": {"threshold_frames": 64, "omp_iterations": 3 if multi else 1, "num_angle_grid": 61,
+                         "num_range_grid": 16, "search_margin_deg": 180.0 if name == "multi_full" else 2.0},
+            "training": {"batch_size": batch}})
+    scenario = {"num_tx": 64, "num_rx": 64, "num_subcarriers": 256}
     if name == "single":
         # W = 100 searched angles: the window spans 24° => step 24°/99 over a 150° grid
-        return CalibrationConfig(**common, min_targets=1, max_targets=1, omp_iterations=1,
-                                 num_angle_grid=int(round(150 / (24 / 99))) + 1, num_range_grid=100)
-    multi = CalibrationConfig(**common, min_targets=1, max_targets=5, omp_iterations=5,
-                              num_angle_grid=720, num_range_grid=200)
-    if name == "multi_full":  # a search margin wider than the grid: the window is the whole grid
-        return multi.with_updates(search_margin_deg=180.0)
-    return multi
+        return CalibrationConfig.model_validate({
+            "scenario": {**scenario, "min_targets": 1, "max_targets": 1},
+            "receiver": {"threshold_frames": 256, "omp_iterations": 1,
+                         "num_angle_grid": int(round(150 / (24 / 99))) + 1, "num_range_grid": 100},
+            "training": {"batch_size": batch}})
+    # multi_full: a search margin wider than the grid: the window is the whole grid
+    return CalibrationConfig.model_validate({
+        "scenario": {**scenario, "min_targets": 1, "max_targets": 5},
+        "receiver": {"threshold_frames": 256, "omp_iterations": 5, "num_angle_grid": 720, "num_range_grid": 200,
+                     "search_margin_deg": 180.0 if name == "multi_full" else 2.0},
+        "training": {"batch_size": batch}})
+
+
+class _PreDrawn:
+    """The station as the learner's world, with the scenes of every step drawn beforehand (the
+    benchmark times simulation + forward + backward + optimiser step, not the prior draws)."""
+
+    def __init__(self, station, scenes):
+        self.station, self.scenes = station, list(scenes)
+
+    def draw_scenes(self, batch, generator):
+        return self.scenes.pop(0)
+
+    def sense(self, f, scenes, generator):
+        return self.station.sense(f, scenes, generator)
+
+    def ue_receive(self, f, scenes, generator):
+        return self.station.ue_receive(f, scenes, generator)
 
 
 def child(name: str, threads: int, batch: int, steps: int, quick: bool = False) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    from isackit.systems.calibration.config import updated
+    from isackit.systems.calibration.methods import build_transceiver
     from isackit.systems.calibration.station import Station
-    from isackit.systems.calibration.training import make_optimizer, training_step
-    from isackit.systems.calibration.experiment import build_transceiver
+    from isackit.systems.calibration.training import train_calibration
     from isackit.systems.calibration.transceiver import calibrate_threshold
 
     cfg = case_config(name, batch, quick)
-    st = Station(cfg, 0)
+    warm = 2
+    cfg = updated(cfg, training=updated(cfg.training, steps=steps + warm, log_every=steps + warm))
+    st = Station(cfg.scenario, 0)
     tr = build_transceiver("unsupervised_residual", cfg)
     calibrate_threshold(tr, st.draw_scenes(256, torch.Generator().manual_seed(0)), torch.Generator().manual_seed(1))
-    opt = make_optimizer(tr, cfg)
-    gen, noise = torch.Generator().manual_seed(2), torch.Generator().manual_seed(3)
-    scenes = [st.draw_scenes(batch, gen) for _ in range(steps + 2)]
-    for sc in scenes[:2]:  # warm-up
-        training_step(tr, st, sc, opt, noise, cfg)
-    t0 = time.perf_counter()
-    for sc in scenes[2:]:
-        training_step(tr, st, sc, opt, noise, cfg)
-    dt = time.perf_counter() - t0
+    gen = torch.Generator().manual_seed(2)
+    world = _PreDrawn(st, [st.draw_scenes(batch, gen) for _ in range(steps + warm)])
+    stamps = {}
+
+    def progress(done, total, what):   # the time after the warm-up steps and after the last
+        if done in (warm, total):
+            stamps[done] = time.perf_counter()
+
+    train_calibration(tr, world, progress=progress)       # the one loop (fit), as the experiment runs it
+    dt = stamps[steps + warm] - stamps[warm]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
     print(json.dumps({"case": name, "quick": quick, "threads": threads, "batch": batch, "steps": steps,
-                      "window": tr.grid.window, "range_points": cfg.num_range_grid,
-                      "angle_grid": cfg.num_angle_grid, "scenes_per_s": batch * steps / dt,
+                      "window": tr.grid.window, "range_points": cfg.receiver.num_range_grid,
+                      "angle_grid": cfg.receiver.num_angle_grid, "scenes_per_s": batch * steps / dt,
                       "peak_rss_gib": rss}))
 
 

@@ -59,3 +59,16 @@ def test_cli_help_does_not_import_torch():
     assert res.returncode == 0, res.stderr[-2000:]
     assert "HEAVY []" in res.stdout, res.stdout[-2000:]
     assert "run" in res.stdout and "list" in res.stdout
+
+
+def test_cli_list_does_not_import_torch():
+    """`isackit list` reads the catalogue without importing torch or any plug-in."""
+    code = ("import sys\nfrom isackit.cli import main\ntry:\n    main(['list'])\nexcept SystemExit as e:\n"
+            "    assert e.code in (0, None), e.code\n"
+            "heavy = [m for m in ('torch', 'pandas', 'pyarrow', 'matplotlib', 'ray') if m in sys.modules]\n"
+            "plugins = [m for m in sys.modules if m.startswith('isackit.experiments.plugins.')]\n"
+            "print('HEAVY', heavy, plugins)")
+    res = _fresh_python(code)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "HEAVY [] []" in res.stdout, res.stdout[-2000:]
+    assert "doa" in res.stdout

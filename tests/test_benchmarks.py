@@ -95,3 +95,48 @@ def test_positioning_ratios_run_without_ratio_rows_is_a_user_error(tmp_path, cap
     with pytest.raises(SystemExit) as exc:
         ratios.main([str(tmp_path)])
     assert exc.value.code == 2 and "no snr, sigma or zeta rows" in capsys.readouterr().err
+
+
+def _calibration_run(folder, frames, fmt_new):
+    """A run folder with one unit whose rows carry per-frame moments of GOSPA² and Pd."""
+    import torch
+
+    (folder / "units").mkdir(parents=True)
+    g = torch.Generator().manual_seed(frames)
+    rows = []
+    for method, scale in (("uncalibrated", 2.0), ("unsupervised_residual", 1.0)):
+        x = scale * torch.rand(frames, generator=g, dtype=torch.float64)
+        mom = [float(x.sum()), float(frames), float((x * x).sum()), float(frames), float(x.sum()), frames]
+        rows.append({"method": method, "metric": "gospa_m", "kind": "rmse", "total": mom[0], "count": frames,
+                     "trials": frames, "extra": {"moments": mom}})
+        rows.append({"method": method, "metric": "phase_err_deg_rx", "kind": "mean", "total": 3.0 * scale,
+                     "count": 1, "trials": frames, "extra": {}})
+    ident = {"point": {"w": 0.5}, "chunk_index": 0}
+    unit = {"format": "isackit-unit/2", "identity": ident} if fmt_new else {"unit": ident}
+    (folder / "units" / "p0000-c0000.json").write_text(json.dumps({**unit, "rows": rows}))
+
+
+def test_calibration_compare_reads_both_unit_formats(tmp_path, capsys):
+    compare = _load("calibration_compare")
+    _calibration_run(tmp_path / "old", 400, fmt_new=False)
+    _calibration_run(tmp_path / "new", 401, fmt_new=True)
+    out = compare.main([str(tmp_path / "old"), str(tmp_path / "new")])
+    assert out["w"] == 0.5 and out["compared"] == 2
+    for run in ("old", "new"):
+        s = out[run]["unsupervised_residual"]["gospa_m"]
+        assert s["lo"] < s["value"] < s["hi"] and math.isclose(s["value"] ** 2, 0.5, rel_tol=0.15)  # x ~ U(0, 1) is GOSPA²
+        assert out[run]["uncalibrated"]["phase_err_deg_rx"]["devices"] == [6.0]
+    text = capsys.readouterr().out
+    assert "| unsupervised_residual | gospa_m |" in text and "differ at the 5 % level" in text
+    with pytest.raises(SystemExit):
+        compare.main([str(tmp_path / "old"), str(tmp_path / "missing")])
+
+
+@pytest.mark.slow
+def test_bench_pascal_quick_runs(tmp_path):
+    bench = _load("bench_pascal")
+    out = bench.main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "bench_pascal_quick.json").exists()
+    assert {r["method"] for r in out["rows"]} == {"MLE (init+music)", "MLE (aoml+init+music)", "AO-ML",
+                                                  "MUSIC + ML Doppler"}
+    assert all(r["trials_per_s"] > 0 and math.isfinite(r["rmse_phi_deg"]) for r in out["rows"])

@@ -46,6 +46,11 @@ def test_every_module_imports_under_python_OO():
     assert "imported" in res.stdout
 
 
+plain_only = pytest.mark.skipif(not PLAIN, reason="the main suite covers these in tests/test_cli.py; here they "
+                                                   "run in the plain-install venv (make test-plain)")
+
+
+@plain_only
 def test_cli_smoke_run_show_plot(tmp_path):
     """The README's commands through the console script, at a tiny size: run, show, plot, list."""
     assert "isackit" in isackit("--version", cwd=tmp_path).stdout
@@ -66,6 +71,7 @@ def test_cli_smoke_run_show_plot(tmp_path):
     assert plot.returncode == 0 and "rmse_deg.svg" in plot.stdout
 
 
+@plain_only
 def test_cli_smoke_user_error_and_ray_extra(tmp_path):
     bad = isackit("run", "doa", "--set", "sweep.snr_db=[nan]", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1

@@ -345,3 +345,44 @@ def test_a_failing_summary_hook_falls_back_to_the_generic_table(tmp_path, monkey
     assert "summary of 'toy' failed" in warnings[0]
     assert res.summary["method"].tolist() == ["mean", "median", "CRB"] * 2 and "sigma" in res.summary.columns
     assert (res.path / "results.parquet").is_file()
+
+
+def test_disk_full_mid_run_is_one_line_and_keeps_the_stored_units(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from isackit.cli import main
+
+    original = RunStore.save_unit
+
+    def save_unit(self, unit, result, seconds):
+        if len(self.done_ids()) >= 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.unit_file(unit)))
+        return original(self, unit, result, seconds)
+
+    monkeypatch.setattr(RunStore, "save_unit", save_unit)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(toy_spec(tmp_path)), "--out", str(out), "--no-plots"])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # after the progress lines: one error line
+    assert exc.value.code == 2 and last.startswith("error: ") and err.count("error:") == 1, err
+    assert "Traceback" not in err and "No space left on device" in last and "2 units are stored" in err and "--resume" in err
+    assert len(list((out / "units").glob("*.json"))) == 2
+
+
+def test_out_of_memory_in_a_unit_is_one_line(tmp_path, capsys, monkeypatch):
+    from isackit.cli import main
+
+    def run_unit(self, config, unit, device):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 800000000000 bytes")
+
+    monkeypatch.setattr(rt.Toy, "run_unit", run_unit)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(toy_spec(tmp_path)), "--no-plots"])
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert exc.value.code == 2 and last.startswith("error: ") and "Traceback" not in err
+    assert "ran out of memory" in last and "chunk = 4" in last
+    assert not (tmp_path / "runs").exists()

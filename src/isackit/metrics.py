@@ -45,10 +45,12 @@ __all__ = [
     "gospa",
     "match_estimates",
     "optimal_assignment",
+    "ratio_interval",
     "rmse",
     "squared_errors",
     "symbol_error_rate",
     "threshold_for_false_alarm",
+    "wilson_interval",
 ]
 
 
@@ -304,3 +306,123 @@ def exceedance_probability(statistics: torch.Tensor, threshold) -> torch.Tensor:
     check_ndim_at_least(statistics, 1, "statistics", "(T, ...)")
     thr = torch.as_tensor(threshold, dtype=statistics.dtype, device=statistics.device)
     return (statistics > thr).to(torch.float64).mean(0)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    r"""Wilson score interval of a binomial proportion p̂ = successes / n (an error rate, a P_d).
+
+    (p̂ + z²/2n ± z √(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n); z = 1.96 gives the 95 % interval.
+    ``(nan, nan)`` for n = 0.  Reference: Wilson, JASA 1927.
+
+    Example:
+        >>> lo, hi = wilson_interval(0, 100)
+        >>> lo, round(hi, 4)
+        (0.0, 0.037)
+    """
+    if n < 0 or successes < 0 or successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    if n == 0:
+        return math.nan, math.nan
+    p = successes / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(c - h, 0.0), min(c + h, 1.0)
+
+
+def ratio_interval(sum_x: float, sum_y: float, sum_xx: float, sum_yy: float, sum_xy: float, n: int,
+                   z: float = 1.96) -> tuple[float, float]:
+    r"""Confidence interval of a ratio of sums R = Σ_i x_i / Σ_i y_i over n i.i.d. units.
+
+    Every per-frame Monte Carlo metric is such a ratio: a mean (y_i = 1), a rate (detections
+    over true targets), a mean squared error (squared errors over matched pairs, the frame as
+    the unit, so that errors within a frame may be correlated).  By the delta method
+    (linearisation of R around the estimate R̂, d_i = x_i − R̂ y_i):
+
+        se(R̂) = sqrt(Σ_i d_i² / (n (n − 1))) / ȳ,   Σ_i d_i² = Σxx − 2 R̂ Σxy + R̂² Σyy,
+
+    and the interval is R̂ ± z se (z = 1.96: 95 %).  An RMS value sqrt(R) has the interval
+    (sqrt(lo), sqrt(hi)) (a monotone map).  Reference: Cochran, *Sampling Techniques*, 1977, §6.
+
+    Args:
+        sum_x, sum_y, sum_xx, sum_yy, sum_xy: Σx, Σy, Σx², Σy², Σxy over the n units.
+        n: the number of units (≥ 2 for an interval).
+
+    Returns:
+        ``(lo, hi)``; ``(nan, nan)`` when n < 2 or Σy = 0.
+
+    Example:
+        >>> x = [1.0, 2.0, 3.0, 4.0]  # a plain mean: y = 1
+        >>> lo, hi = ratio_interval(sum(x), 4, sum(v * v for v in x), 4, sum(x), 4)
+        >>> round(lo, 3), round(hi, 3)
+        (1.235, 3.765)
+    """
+    if n < 2 or sum_y == 0:
+        return math.nan, math.nan
+    r = sum_x / sum_y
+    ss = max(sum_xx - 2.0 * r * sum_xy + r * r * sum_yy, 0.0)
+    se = math.sqrt(ss / (n * (n - 1))) / (sum_y / n)
+    return r - z * se, r + z * se
+
+
+# ---------------------------------------------------------------------------------------
+# error distributions (seed 002, Fig. 5: CDFs and per-subregion box plots)
+# ---------------------------------------------------------------------------------------
+def empirical_cdf(errors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Empirical CDF of the finite entries of ``errors`` (any shape, flattened): sorted values
+    x_(i) and F(x_(i)) = i/n, i = 1..n.
+
+    >>> x, F = empirical_cdf(torch.tensor([3.0, 1.0, 2.0]))
+    >>> x.tolist(), [round(v, 3) for v in F.tolist()]
+    ([1.0, 2.0, 3.0], [0.333, 0.667, 1.0])
+    """
+    e = errors.detach().flatten()
+    e = e[torch.isfinite(e)]
+    x = torch.sort(e).values
+    return x, torch.arange(1, x.numel() + 1, dtype=x.dtype, device=x.device) / max(x.numel(), 1)
+
+
+@dataclass(frozen=True)
+class BoxStatistics:
+    """Box-plot statistics of a sample: quartiles, IQR, whiskers and outlier count under one rule."""
+
+    q1: float
+    median: float
+    q3: float
+    iqr: float
+    whisker_low: float
+    whisker_high: float
+    outliers: int
+    count: int
+    rule: str
+
+
+def box_statistics(values: torch.Tensor, rule: str = "tukey") -> BoxStatistics:
+    r"""Quartiles (linear interpolation) and whiskers of the finite entries of ``values``.
+
+    Rules: ``"tukey"`` — whiskers at the most extreme points within [Q1 − 1.5 IQR, Q3 + 1.5 IQR];
+    ``"seed002"`` — seed 002's box plots (Fig. 5c/f): points above 1.5·Q3 are outliers, the
+    whiskers are the minimum and maximum of the rest (for non-negative errors).
+
+    >>> b = box_statistics(torch.tensor([1.0, 2.0, 3.0, 4.0, 100.0]))
+    >>> (b.q1, b.median, b.q3, b.whisker_high, b.outliers)
+    (2.0, 3.0, 4.0, 4.0, 1)
+    """
+    check_choice(rule, ("tukey", "seed002"), "rule")
+    v = values.detach().double().flatten()
+    v = v[torch.isfinite(v)]
+    if v.numel() == 0:
+        nan = math.nan
+        return BoxStatistics(nan, nan, nan, nan, nan, nan, 0, 0, rule)
+    q1, med, q3 = (float(q) for q in torch.quantile(v, torch.tensor([0.25, 0.5, 0.75], dtype=v.dtype)))
+    iqr = q3 - q1
+    if rule == "tukey":
+        keep = (v >= q1 - 1.5 * iqr) & (v <= q3 + 1.5 * iqr)
+    else:
+        keep = v <= 1.5 * q3
+    kept = v[keep] if bool(keep.any()) else v
+    return BoxStatistics(q1, med, q3, iqr, float(kept.min()), float(kept.max()), int((~keep).sum()),
+                         int(v.numel()), rule)
+
+
+__all__ += ["BoxStatistics", "box_statistics", "empirical_cdf"]

@@ -49,6 +49,7 @@ __all__ = [
     "ExperimentConfig",
     "RelativePath",
     "check_finite",
+    "safe_name",
     "inside",
     "read_toml",
     "parse_override",
@@ -139,6 +140,22 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{p}: invalid TOML: {exc}") from None
+
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,79}$")
+
+
+def safe_name(name: str, fallback: str = "run") -> str:
+    """A folder name that stays inside its parent: letters, digits, ``_.+-``, not starting with
+    a dot, at most 80 characters (other characters become ``_``).
+
+    >>> safe_name("doa"), safe_name(".."), safe_name("../../etc"), safe_name("a b")
+    ('doa', 'run', 'etc', 'a_b')
+    """
+    if _SAFE.match(name) and ".." not in name:
+        return name
+    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "_", name).replace("..", "_").strip("._-")[:80]
+    return slug if slug and _SAFE.match(slug) else fallback
 
 
 def check_finite(data: Any, source: str, _path: str = "") -> None:

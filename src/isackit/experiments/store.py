@@ -44,7 +44,7 @@ from typing import Any
 import pandas as pd
 
 from .._io import atomic_write_bytes, atomic_write_text
-from .config import ExperimentConfig, ExperimentError, config_hash, read_toml, to_toml
+from .config import ExperimentConfig, ExperimentError, config_hash, read_toml, safe_name, to_toml
 from .units import Row, UnitResult, WorkUnit, check_artifact
 
 __all__ = ["RunStore", "atomic_write_bytes", "atomic_write_text", "environment", "find_run", "load_results",
@@ -102,22 +102,6 @@ def environment(config: ExperimentConfig, engine: str) -> dict[str, Any]:
     if device.startswith("cuda") and torch.cuda.is_available():
         info["device_name"] = torch.cuda.get_device_name(torch.device(device))
     return info
-
-
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,79}$")
-
-
-def safe_name(name: str, fallback: str = "run") -> str:
-    """A folder name that stays inside its parent: letters, digits, ``_.+-``, not starting with
-    a dot, at most 80 characters (other characters become ``_``).
-
-    >>> safe_name("doa"), safe_name(".."), safe_name("../../etc"), safe_name("a b")
-    ('doa', 'run', 'etc', 'a_b')
-    """
-    if _SAFE.match(name) and ".." not in name:
-        return name
-    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "_", name).replace("..", "_").strip("._-")[:80]
-    return slug if slug and _SAFE.match(slug) else fallback
 
 
 def _short(path: Path | str, limit: int = 100) -> str:

@@ -12,6 +12,9 @@ from .base import ArrayModel, Impairment
 from .coupling import SEED004_COUPLING, MutualCoupling, seed004_coefficients, toeplitz_coupling_matrix
 from .displacement import ElementDisplacement
 from .distributions import (
+    ComplexGaussianErrors,
+    ElementErrorDistribution,
+    ErrorMoments,
     GainDistribution,
     GainPhaseDistribution,
     GaussianPhase,
@@ -23,6 +26,7 @@ from .distributions import (
     VonMisesPhase,
 )
 from .gain_phase import GainPhaseError
+from .phase_curves import phase_error_curves, tabulate_phase_error, unwrap_phase
 from .presets import IDEAL, PRESETS, check_impairment_name, list_presets, make_chain, make_impairment
 from .timing import TimingOffset
 
@@ -39,10 +43,16 @@ __all__ = [
     "SmoothPhaseError",
     "TabulatedPhaseError",
     "hermite_weights",
+    "phase_error_curves",
+    "tabulate_phase_error",
+    "unwrap_phase",
     "TimingOffset",
     "GainDistribution",
     "PhaseDistribution",
     "GainPhaseDistribution",
+    "ElementErrorDistribution",
+    "ComplexGaussianErrors",
+    "ErrorMoments",
     "RicianGain",
     "LogNormalGain",
     "UniformGain",

@@ -412,6 +412,21 @@ def paths_received_signal(gains, delays, rx_response: torch.Tensor, tx_response:
     at = _response(tx_response, "tx_response", K, per_subcarrier, N).to(c.dtype)
     timed = dopplers is not None or num_symbols is not None
     grid_dims = 2 if timed else 1
+    if precoder is not None and not per_subcarrier:
+        # one F on every resource element: a_t,k^T F x = (a_t,k^T F) x, i.e. the K × S matrix
+        # T = A_t^T F once, then T x per resource element — O(K M_t S + N K S), not O(N M_t K)
+        check_complex(precoder, "precoder")
+        check_complex(symbols, "symbols")
+        if precoder.ndim < 2 or precoder.shape[-2] != at.shape[-2] or symbols.ndim < grid_dims + 1 \
+                or symbols.shape[-1] != precoder.shape[-1]:
+            raise ValueError(f"precoder (..., M_t = {at.shape[-2]}, S) and symbols (..., *grid, S) must "
+                             f"match; got {tuple(precoder.shape)} and {tuple(symbols.shape)}")
+        T = at[..., 0, :, :].transpose(-1, -2) @ precoder.to(c.dtype)          # (..., K, S)
+        if timed:
+            T = T.unsqueeze(-3)
+        z = symbols.to(c.dtype) @ T.transpose(-1, -2)                          # (..., *grid, K)
+        y = torch.einsum("...nrk,...lnk->...lnr" if timed else "...nrk,...nk->...nr", ar, c * z)
+        return _noise(y, noise_variance, generator)
     v = symbols if precoder is None else precode(precoder, symbols, grid_dims)
     check_complex(v, "symbols")
     if v.shape[-1] != at.shape[-2]:

@@ -22,7 +22,9 @@ __all__ = ["BUILTIN"]
 #: experiment name -> module that registers it (imported on first use)
 BUILTIN: dict[str, str] = {
     "doa": "isackit.experiments.plugins.doa",
-    "calibration": "isackit.systems.calibration.experiment",
+    "calibration": "isackit.experiments.plugins.calibration",
     "positioning": "isackit.experiments.plugins.positioning",
     "bistatic": "isackit.experiments.plugins.bistatic",
+    "direction_finding": "isackit.experiments.plugins.direction_finding",
+    "pascal": "isackit.experiments.plugins.pascal",
 }

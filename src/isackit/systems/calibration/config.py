@@ -1,11 +1,20 @@
-r"""Configuration of system S0: unsupervised end-to-end array calibration for multi-target ISAC.
+r"""Configuration of system S0 (seed 000), one frozen model per concern.
 
-Seed 000 (Mateos-Ramos et al., 2026) gives only its abstract; the defaults below are the
-facts from the authors' earlier public work listed in ``shared/design/systems.md`` (S0):
-64 Tx / 64 Rx antennas (λ/2 ULAs), 256 subcarriers, Δf = 240 kHz, f_c = 60 GHz, QPSK rotated
-π/4, thermal noise k·T·B·NF with NF = 8 dB, CP = 0.07/Δf, ranges in [10, 43.75] m, a prior
-angular sector of width 10°–20° with mean in [-60°, 60°], up to 5 targets, Swerling-1 RCS
-(exponential, mean 1 m²), radar path loss λ²/((4π)³ R⁴), P_fa = 1e-2.
+* :class:`ScenarioConfig` — the physical world: arrays and waveform, the scene prior, the UE
+  link and the impairment statistics (what the station is, never what it knows);
+* :class:`PrecoderConfig` — the ISAC precoder (sensing-energy fraction, comm-beam phase);
+* :class:`ReceiverConfig` — the OMP receiver: search grid, iterations, P_fa, relaxation;
+* :class:`CalibrationTrainingConfig` — the calibration method and its optimisation;
+* :class:`EvaluationConfig` — how a calibration is scored;
+* :class:`CalibrationConfig` — one S0 system (scenario, precoder, receiver, training): what a
+  saved calibration records.
+
+Seed 000 (Mateos-Ramos et al., 2026) gives only its abstract; the defaults are the facts from
+the authors' earlier public work listed in ``shared/design/systems.md`` (S0): 64 Tx / 64 Rx
+antennas (λ/2 ULAs), 256 subcarriers, Δf = 240 kHz, f_c = 60 GHz, QPSK rotated π/4, thermal
+noise k·T·B·NF with NF = 8 dB, CP = 0.07/Δf, ranges in [10, 43.75] m, a prior angular sector
+of width 10°–20° with mean in [−60°, 60°], up to 5 targets, Swerling-1 RCS (exponential, mean
+1 m²), radar path loss λ²/((4π)³ R⁴), P_fa = 1e-2.
 
 Choices of ours (documented, not in the seed):
 
@@ -13,149 +22,99 @@ Choices of ours (documented, not in the seed):
   30 dBm gives a post-integration SNR of ≈ 25 dB at 43.75 m for the 64 × 256 default.
 * ``ue_snr_db`` — SNR at the UE per subcarrier with the ideal max-response comm beam and all
   power on the comm beam: |α|² M_t / σ² (the UE's distance only enters through it).
-* impairment statistics (per element, drawn once per device): gain 10^{N(0, σ_g²)/20} (σ_g in dB),
-  phase N(0, σ_ψ²), displacement N(0, σ_δ²) along the array axis (y) and broadside (x).
-* ISAC precoder: sensing-energy fraction η and comm-beam phase φ (fixed, not learned).
-* impairment magnitudes (σ_g = 1 dB, σ_ψ = 30°, σ_δ = 0.1 λ): the seed's text gives none; these
-  are typical of an uncalibrated mmWave array (tens of degrees between RF chains, sub-mm
-  placement at λ = 5 mm).  At the seed's sizes they cost 2.5 dB of UE SNR with the nominal model
-  and make the impairments, not the resolution, dominate the position error: perfect knowledge
-  reaches 0.26–0.43 × the uncalibrated RMSE of matched detections (9 devices, 512 scenes each).
-  With 16 × 16 (128 subcarriers) or 32 × 32 (128 subcarriers) antennas the same impairments only
-  give 0.86 / 0.66–0.83 ×: the errors are then resolution-limited, so the quick profile keeps the
-  seed's 64 × 64 arrays.
+* impairment statistics (per element, drawn once per device): gain 10^{N(0, σ_g²)/20} (σ_g in
+  dB), phase N(0, σ_ψ²), displacement N(0, (σ_δ λ)²) along the array axis (y) and broadside
+  (x).  The seed gives no magnitudes; σ_g = 1 dB, σ_ψ = 30°, σ_δ = 0.1 λ are typical of an
+  uncalibrated mmWave array (tens of degrees between RF chains, sub-mm placement at
+  λ = 5 mm).  With far fewer antennas than the seed's 64 × 64 the position error becomes
+  resolution-limited rather than impairment-limited, which is why the quick profile keeps the
+  seed's arrays.
 * ``probes``: the UE link's gradient is estimated from 2·``probes`` probing transmissions per
-  scene and step and the received powers the UE reports (``training.probe_gradient``); the
-  estimate's variance falls as 1/probes and the Tx model's final jitter with it (measured UE-SNR
-  loss vs perfect knowledge after 200 steps on one device: 0.09 dB with 8 pairs, 0.03 dB with 32).
-* ``tx_from_sensing``: whether the sensing loss's learned-model channel path also updates the Tx
-  model (see ``training.py``; default False: the Tx is learned from the UE feedback).
-* ``lr_final_fraction``: cosine decay of the learning rate (1 = constant, the default).
+  scene and step and the powers the UE reports
+  (:func:`isackit.learning.calibration.probe_gradient`); the estimate's variance falls as
+  1/probes, and the learned Tx model's final jitter with it.
+* ``tx_from_sensing``: whether the sensing loss's learned-model channel path also updates the
+  Tx model (default False: the Tx is learned from the UE feedback; see
+  :mod:`isackit.learning.calibration`).
+* the learning rate is constant by default; ``scheduler = "cosine"`` with
+  ``final_lr_fraction`` f decays it to f·lr at the last step.
 
-Angles are in degrees here (config edge); the library converts to radians once.
+Angles are in degrees here (the config edge); the library converts to radians once.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 
-from ..._checks import check_choice, check_positive, check_positive_int
+from pydantic import Field, model_validator
+
+from ..._config import StrictModel
+from ...constants import ROOM_TEMPERATURE, SPEED_OF_LIGHT
+from ...learning.calibration import SENSING_LOSSES
+from ...learning.training import TrainingConfig
 from ...signals.ofdm import OFDMConfig
 from ...signals.targets import thermal_noise_power
-from ...constants import ROOM_TEMPERATURE, SPEED_OF_LIGHT
 
-__all__ = ["CalibrationConfig", "SENSING_LOSSES", "GRADIENT_MODES", "COMM_GRADIENT_MODES"]
+__all__ = ["ScenarioConfig", "PrecoderConfig", "ReceiverConfig", "CalibrationTrainingConfig", "EvaluationConfig",
+           "CalibrationConfig", "SENSING_LOSSES", "GRADIENT_MODES", "COMM_GRADIENT_MODES", "updated"]
 
-SENSING_LOSSES = ("residual", "max_response", "max_response_adm", "supervised")
 GRADIENT_MODES = ("model", "true", "none")
 COMM_GRADIENT_MODES = ("perturbation", "model")
 
 
-@dataclass(frozen=True)
-class CalibrationConfig:
-    """All parameters of one S0 scenario, receiver and training run (frozen, validated).
+def updated(model: StrictModel, **changes: Any) -> StrictModel:
+    """A validated copy of a frozen config with some fields changed (nested models may be
+    given as models or as dicts of their fields)."""
+    data = {k: v for k, v in model if k not in changes}
+    return type(model).model_validate({**data, **changes})
 
-    Derived quantities (wavelength, noise variance, grids, …) are properties.
-    """
 
-    # -- arrays and waveform -------------------------------------------------------------
-    num_tx: int = 64
-    num_rx: int = 64
-    num_subcarriers: int = 256
-    subcarrier_spacing: float = 240e3
-    carrier_frequency: float = 60e9
-    cp_fraction: float = 0.07
+class ScenarioConfig(StrictModel):
+    """The physical world of one S0 station (derived quantities are properties)."""
+
+    # -- arrays and waveform
+    num_tx: int = Field(64, ge=1)
+    num_rx: int = Field(64, ge=1)
+    num_subcarriers: int = Field(256, ge=1)
+    subcarrier_spacing: float = Field(240e3, gt=0)
+    carrier_frequency: float = Field(60e9, gt=0)
+    cp_fraction: float = Field(0.07, ge=0)
     noise_figure_db: float = 8.0
-    temperature: float = ROOM_TEMPERATURE
+    temperature: float = Field(ROOM_TEMPERATURE, gt=0)
     tx_power_dbm: float = 30.0
-    # -- scene prior ---------------------------------------------------------------------
-    range_min: float = 10.0
-    range_max: float = 43.75
-    sector_width_min_deg: float = 10.0
-    sector_width_max_deg: float = 20.0
-    sector_mean_max_deg: float = 60.0
-    min_targets: int = 1
-    max_targets: int = 5
-    rcs_mean: float = 1.0
-    # -- UE link -------------------------------------------------------------------------
+    # -- scene prior
+    range_min: float = Field(10.0, gt=0)
+    range_max: float = Field(43.75, gt=0)
+    sector_width_min_deg: float = Field(10.0, gt=0)
+    sector_width_max_deg: float = Field(20.0, gt=0)
+    sector_mean_max_deg: float = Field(60.0, ge=0)
+    min_targets: int = Field(1, ge=1)
+    max_targets: int = Field(5, ge=1)
+    rcs_mean: float = Field(1.0, gt=0)
+    # -- UE link
     ue_snr_db: float = 12.0
-    ue_angle_max_deg: float = 60.0
+    ue_angle_max_deg: float = Field(60.0, ge=0)
     ue_multipath: bool = False
-    ue_num_nlos: int = 2
+    ue_num_nlos: int = Field(2, ge=0)
     ue_nlos_power_db: float = -10.0
-    # -- impairments (true values drawn once per device) ---------------------------------
-    gain_std_db: float = 1.0
-    phase_std_deg: float = 30.0
-    displacement_std: float = 0.1  # in wavelengths
-    # -- ISAC precoder -------------------------------------------------------------------
-    eta: float = 0.5
-    comm_phase: float = 0.0
-    sector_beam_points: int = 8
-    # -- receiver ------------------------------------------------------------------------
-    angle_grid_min_deg: float = -75.0
-    angle_grid_max_deg: float = 75.0
-    num_angle_grid: int = 720
-    num_range_grid: int = 200
-    search_margin_deg: float = 2.0
-    omp_iterations: int = 5
-    pfa: float = 1e-2
-    softmax_window: int = 2
-    softmax_temperature: float = 0.05
-    threshold_frames: int = 4000
-    # -- training ------------------------------------------------------------------------
-    sensing_loss: str = "residual"
-    gradient: str = "model"
-    comm_gradient: str = "perturbation"   # UE link in "model" mode: two-point probe estimate
-    probe_size: float = 0.2
-    probes: int = 32                      # probe pairs per scene and step (2·probes UE power reports)
-    tx_from_sensing: bool = False         # also update the Tx model from the sensing surrogate (model mode)
-    loss_weight: float = 0.5  # w in w·L_sens + (1-w)·L_comm
-    steps: int = 300
-    batch_size: int = 64
-    learning_rate: float = 2e-2
-    lr_final_fraction: float = 1.0        # cosine decay of the lr to this fraction (1: constant)
-    seed: int = 0
+    # -- impairments (true values drawn once per device)
+    gain_std_db: float = Field(1.0, ge=0)
+    phase_std_deg: float = Field(30.0, ge=0)
+    displacement_std: float = Field(0.1, ge=0)  # in wavelengths
 
-    def __post_init__(self):
-        for name in ("num_tx", "num_rx", "num_subcarriers", "max_targets", "min_targets",
-                     "num_angle_grid", "num_range_grid", "omp_iterations", "steps", "batch_size",
-                     "sector_beam_points", "threshold_frames", "probes"):
-            check_positive_int(getattr(self, name), name)
-        for name in ("subcarrier_spacing", "carrier_frequency", "temperature", "range_min",
-                     "range_max", "rcs_mean", "sector_width_min_deg", "sector_width_max_deg",
-                     "learning_rate", "softmax_temperature"):
-            check_positive(getattr(self, name), name)
+    @model_validator(mode="after")
+    def _consistent(self):
         if self.min_targets > self.max_targets:
             raise ValueError(f"min_targets ({self.min_targets}) must be <= max_targets ({self.max_targets})")
         if self.range_min >= self.range_max:
             raise ValueError(f"range_min ({self.range_min}) must be < range_max ({self.range_max})")
         if self.sector_width_min_deg > self.sector_width_max_deg:
             raise ValueError("sector_width_min_deg must be <= sector_width_max_deg")
-        if not 0.0 <= self.eta <= 1.0:
-            raise ValueError(f"eta must lie in [0, 1], got {self.eta}")
-        if not 0.0 <= self.loss_weight <= 1.0:
-            raise ValueError(f"loss_weight must lie in [0, 1], got {self.loss_weight}")
-        if not 0.0 < self.pfa < 1.0:
-            raise ValueError(f"pfa must lie in (0, 1), got {self.pfa}")
-        if self.angle_grid_min_deg >= self.angle_grid_max_deg:
-            raise ValueError("angle_grid_min_deg must be < angle_grid_max_deg")
-        if max(abs(self.angle_grid_min_deg), abs(self.angle_grid_max_deg)) >= 90.0:
-            raise ValueError("the angle grid must lie inside (-90°, 90°)")
-        for name in ("gain_std_db", "phase_std_deg", "search_margin_deg", "displacement_std", "cp_fraction", "softmax_window"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
         if self.range_max * 2.0 / SPEED_OF_LIGHT >= 1.0 / self.subcarrier_spacing:
             raise ValueError("range_max exceeds the unambiguous range c/(2Δf)")
-        check_choice(self.sensing_loss, SENSING_LOSSES, "sensing_loss")
-        check_choice(self.gradient, GRADIENT_MODES, "gradient")
-        check_choice(self.comm_gradient, COMM_GRADIENT_MODES, "comm_gradient")
-        check_positive(self.probe_size, "probe_size")
-        if not 0.0 < self.lr_final_fraction <= 1.0:
-            raise ValueError(f"lr_final_fraction must lie in (0, 1], got {self.lr_final_fraction}")
+        return self
 
-    # -- derived ---------------------------------------------------------------------------
     @property
     def wavelength(self) -> float:
         """λ = c / f_c in metres."""
@@ -188,20 +147,106 @@ class CalibrationConfig:
                           carrier_frequency=self.carrier_frequency, cyclic_prefix=self.cp_fraction)
 
     @property
-    def angle_grid_rad(self) -> tuple[float, float]:
+    def delay_range(self) -> tuple[float, float]:
+        """Round-trip delays (2 R_min / c, 2 R_max / c) in seconds."""
+        return 2 * self.range_min / SPEED_OF_LIGHT, 2 * self.range_max / SPEED_OF_LIGHT
+
+
+class PrecoderConfig(StrictModel):
+    """ISAC precoder f ∝ √η f_s + √(1−η) e^{jφ} f_c (:func:`isackit.signals.precoders.isac_precoder`):
+    η ``eta``, φ ``comm_phase_deg``, and the sector beam's ``sector_beam_points`` directions."""
+
+    eta: float = Field(0.5, ge=0, le=1)
+    comm_phase_deg: float = 0.0
+    sector_beam_points: int = Field(8, ge=1)
+
+
+class ReceiverConfig(StrictModel):
+    """The OMP receiver (:func:`isackit.estimators.omp_detector.omp_detect`).
+
+    Attributes:
+        angle_grid_min_deg, angle_grid_max_deg, num_angle_grid: the angle grid.
+        num_range_grid: points of the delay grid over the scenario's range span.
+        search_margin_deg: the search window covers the widest prior sector plus this margin
+            on each side (a margin wider than the grid: the whole grid is searched).
+        omp_iterations: K, the largest number of detections per frame.
+        pfa: per-frame false-alarm probability the threshold is set for.
+        softmax_window, softmax_temperature: the relaxation (± window points, temperature T).
+        threshold_frames: noise-only frames used to set the threshold.
+    """
+
+    angle_grid_min_deg: float = -75.0
+    angle_grid_max_deg: float = 75.0
+    num_angle_grid: int = Field(720, ge=1)
+    num_range_grid: int = Field(200, ge=1)
+    search_margin_deg: float = Field(2.0, ge=0)
+    omp_iterations: int = Field(5, ge=1)
+    pfa: float = Field(1e-2, gt=0, lt=1)
+    softmax_window: int = Field(2, ge=0)
+    softmax_temperature: float = Field(0.05, gt=0)
+    threshold_frames: int = Field(4000, ge=1)
+
+    @model_validator(mode="after")
+    def _grid(self):
+        if self.angle_grid_min_deg >= self.angle_grid_max_deg:
+            raise ValueError("angle_grid_min_deg must be < angle_grid_max_deg")
+        if max(abs(self.angle_grid_min_deg), abs(self.angle_grid_max_deg)) >= 90.0:
+            raise ValueError("the angle grid must lie inside (-90°, 90°)")
+        return self
+
+    @property
+    def angle_range(self) -> tuple[float, float]:
+        """The angle grid's span in radians."""
         return math.radians(self.angle_grid_min_deg), math.radians(self.angle_grid_max_deg)
 
-    def with_updates(self, **changes: Any) -> CalibrationConfig:
-        """A validated copy with some fields changed."""
-        return replace(self, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+class CalibrationTrainingConfig(TrainingConfig):
+    """How a calibration method learns (:mod:`isackit.learning.calibration`): the loop's
+    settings of :class:`~isackit.learning.training.TrainingConfig` (S0's defaults: 300 Adam
+    steps of 64 scenes, lr 2e-2, constant; ``scheduler="cosine"`` with ``final_lr_fraction``
+    anneals to the last step) and the method's.
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CalibrationConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown calibration config keys: {sorted(unknown)}; expected a subset of {sorted(known)}")
-        return cls(**data)
+    Attributes:
+        sensing_loss: ``residual`` / ``max_response`` / ``max_response_adm`` (unsupervised) or
+            ``supervised`` (labelled targets).
+        gradient: the channel path of the gradient — ``model`` (the learned model's channel;
+            the calibration proper), ``true`` (the simulator's, a baseline) or ``none``.
+        comm_gradient: with ``gradient="model"``, the UE link's path: ``perturbation`` (probe
+            transmissions and reported powers) or ``model``.
+        probe_size, probes: ε and the probe pairs per scene and step.
+        tx_from_sensing: the sensing surrogate also updates the Tx model.
+        loss_weight: w in w L_sens + (1 − w) L_comm.
+        seed: root of the training's random streams (scenes, noise, probes).
+
+    The displacements' parameter group gets lr·λ/(2π) (:func:`~.training.parameter_groups`).
+    """
+
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2e-2, gt=0)
+    anneal_to_last_step: bool = True
+    sensing_loss: Literal["residual", "max_response", "max_response_adm", "supervised"] = "residual"
+    gradient: Literal["model", "true", "none"] = "model"
+    comm_gradient: Literal["perturbation", "model"] = "perturbation"
+    probe_size: float = Field(0.2, gt=0)
+    probes: int = Field(32, ge=1)
+    tx_from_sensing: bool = False
+    loss_weight: float = Field(0.5, ge=0, le=1)
+    seed: int = Field(0, ge=0)
+
+
+class EvaluationConfig(StrictModel):
+    """Scoring (:func:`isackit.systems.calibration.evaluation.evaluate`): GOSPA cut-off c (m,
+    also the matching radius) and the scenes simulated per batch."""
+
+    gospa_cutoff: float = Field(5.0, gt=0)
+    batch: int = Field(256, ge=1)
+
+
+class CalibrationConfig(StrictModel):
+    """One S0 system: the station's scenario, its precoder, receiver and calibration training."""
+
+    scenario: ScenarioConfig = Field(default_factory=ScenarioConfig)
+    precoder: PrecoderConfig = Field(default_factory=PrecoderConfig)
+    receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
+    training: CalibrationTrainingConfig = Field(default_factory=CalibrationTrainingConfig)

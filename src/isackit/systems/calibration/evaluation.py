@@ -8,7 +8,11 @@ false-alarm probability is measured on separate noise-only frames.
 
 Communication: the UE equalises with its (perfectly known) effective channel h_n^T f and
 takes hard QPSK decisions (:func:`isackit.signals.constellations.detect_symbols`); SER by
-simulation (:func:`isackit.metrics.symbol_error_rate`) with a Wilson 95 % interval.
+simulation.
+
+Every metric is a ratio of per-frame sums (:class:`RatioSums`), so that devices and batches
+aggregate exactly and each metric has a 95 % interval over frames
+(:func:`isackit.metrics.ratio_interval`).
 
 Calibration accuracy: learned vs true per-element phases (after removing the common phase,
 which no observation reveals), gains (after normalising the mean) and positions (after
@@ -18,128 +22,149 @@ removing the mean offset), RMS over elements.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from ...impairments.base import ArrayModel
-from ...metrics import exceedance_probability, gospa, symbol_error_rate
+from ...impairments.gain_phase import GainPhaseError
+from ...metrics import gospa, ratio_interval
+from ...seeding import make_generator
 from ...signals.constellations import detect_symbols
 from ...signals.random import awgn
+from .config import EvaluationConfig
 from .station import Station
-from .transceiver import Transceiver, omp_receiver
+from .transceiver import Transceiver
 
-__all__ = ["SensingCommMetrics", "evaluate", "aligned_parameters", "parameter_errors", "wilson_interval"]
+__all__ = ["SensingCommMetrics", "evaluate", "aligned_parameters", "parameter_errors"]
+
+
+@dataclass
+class RatioSums:
+    """Per-frame sums of a ratio metric Σ_f x_f / Σ_f y_f: Σx, Σy, Σx², Σy², Σxy over n
+    frames — exact to aggregate over batches and devices, and enough for its 95 % interval
+    (:func:`isackit.metrics.ratio_interval`, frames as the independent units)."""
+
+    sx: float = 0.0
+    sy: float = 0.0
+    sxx: float = 0.0
+    syy: float = 0.0
+    sxy: float = 0.0
+    n: int = 0
+
+    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Add frames with values x ``(B,)`` and weights y ``(B,)``."""
+        x, y = x.detach().double().reshape(-1), y.detach().double().reshape(-1)
+        self.sx += float(x.sum())
+        self.sy += float(y.sum())
+        self.sxx += float((x * x).sum())
+        self.syy += float((y * y).sum())
+        self.sxy += float((x * y).sum())
+        self.n += int(x.numel())
+
+    @property
+    def value(self) -> float:
+        return self.sx / self.sy if self.sy else math.nan
+
+    def interval(self, z: float = 1.96) -> tuple[float, float]:
+        return ratio_interval(self.sx, self.sy, self.sxx, self.syy, self.sxy, self.n, z)
+
+    def as_list(self) -> list[float]:
+        return [self.sx, self.sy, self.sxx, self.syy, self.sxy, self.n]
+
+
+#: metric → (its ratio's name in :attr:`SensingCommMetrics.sums`, map from the ratio to the metric)
+METRIC_RATIOS = {
+    "gospa_m": ("gospa_sq", math.sqrt),              # RMS over frames of GOSPA
+    "rmse_m": ("matched_sq", math.sqrt),             # Σ d² over matched pairs / pairs
+    "pd": ("detected", float),                       # matched / true targets
+    "false_per_frame": ("false", float),
+    "pfa": ("alarm", float),                         # noise-only frames above the threshold
+    "ser": ("symbol_error", float),
+    "ue_snr_db": ("ue_snr", lambda v: 10 * math.log10(max(v, 1e-30))),
+}
 
 
 @dataclass
 class SensingCommMetrics:
-    """Sums for exact aggregation and the derived metrics (see module doc)."""
+    """The evaluation's per-frame sums (:class:`RatioSums`, by name) and the derived metrics
+    (module docstring): ``gospa_sq`` (x = GOSPA², y = 1), ``matched_sq`` (x = Σ d² of the
+    frame's matched pairs, y = their number), ``detected`` (x = matched, y = true targets),
+    ``false`` (x = false estimates, y = 1), ``alarm`` (x = 1[noise-only frame above the
+    threshold], y = 1), ``symbol_error`` (x = symbol errors, y = symbols), ``ue_snr``
+    (x = mean_n |h_n^T f|²/σ², y = 1)."""
 
-    frames: int
-    gospa_sq_sum: float        # Σ GOSPA²  (RMS-GOSPA = sqrt(Σ/frames))
-    matched_sq_sum: float      # Σ d² over matched pairs
-    matched: int
-    true_targets: int
-    false_estimates: int
-    noise_frames: int
-    noise_alarms: int
-    symbols: int
-    symbol_errors: int
-    ue_snr_sum: float          # Σ per-frame mean |h^T f|²/σ²
+    sums: dict[str, RatioSums] = field(default_factory=lambda: {name: RatioSums() for name, _ in
+                                                                  METRIC_RATIOS.values()})
 
     @property
-    def gospa(self) -> float:
-        return math.sqrt(self.gospa_sq_sum / max(self.frames, 1))
+    def frames(self) -> int:
+        return self.sums["gospa_sq"].n
 
-    @property
-    def rmse(self) -> float:
-        return math.sqrt(self.matched_sq_sum / self.matched) if self.matched else math.nan
+    def value(self, metric: str) -> float:
+        """The metric (a key of :data:`METRIC_RATIOS`)."""
+        name, fn = METRIC_RATIOS[metric]
+        v = self.sums[name].value
+        return math.nan if math.isnan(v) else fn(v)
 
-    @property
-    def pd(self) -> float:
-        return self.matched / max(self.true_targets, 1)
-
-    @property
-    def pfa(self) -> float:
-        return self.noise_alarms / max(self.noise_frames, 1)
-
-    @property
-    def ser(self) -> float:
-        return self.symbol_errors / max(self.symbols, 1)
+    def interval(self, metric: str, z: float = 1.96) -> tuple[float, float]:
+        """The metric's confidence interval over frames (95 % by default)."""
+        name, fn = METRIC_RATIOS[metric]
+        lo, hi = self.sums[name].interval(z)
+        if math.isnan(lo):
+            return lo, hi
+        return fn(max(lo, 0.0)), fn(max(hi, 0.0))
 
     def as_dict(self) -> dict[str, float]:
-        lo, hi = wilson_interval(self.symbol_errors, self.symbols)
-        return {"gospa_m": self.gospa, "rmse_m": self.rmse, "pd": self.pd,
-                "false_per_frame": self.false_estimates / max(self.frames, 1), "pfa": self.pfa,
-                "ser": self.ser, "ser_lo": lo, "ser_hi": hi,
-                "ue_snr_db": 10 * math.log10(max(self.ue_snr_sum / max(self.frames, 1), 1e-30))}
-
-
-def wilson_interval(errors: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return math.nan, math.nan
-    p = errors / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(c - h, 0.0), min(c + h, 1.0)
+        return {m: self.value(m) for m in METRIC_RATIOS}
 
 
 @torch.no_grad()
 def evaluate(transceiver: Transceiver, station: Station, num_scenes: int, seed: int,
-             chunk: int = 256, gospa_cutoff: float = 5.0) -> SensingCommMetrics:
+             evaluation: EvaluationConfig | None = None) -> SensingCommMetrics:
     """Sensing and comm metrics of ``transceiver`` on ``num_scenes`` fresh scenes.
 
-    The scenes, noise and noise-only frames come from generators seeded by ``seed``, so every
-    method evaluated with the same seed sees the same data.  Batched in chunks of ``chunk``.
+    The scenes and the noise (of the frames, the noise-only frames and the UE) come from the
+    named streams ``(seed, "scenes")`` and ``(seed, "noise")``, so every method evaluated with
+    the same seed sees the same data.  Batched in ``evaluation.batch`` scenes.
     """
-    cfg = transceiver.config
-    scene_gen = torch.Generator().manual_seed(seed)
-    noise_gen = torch.Generator().manual_seed(seed + 1)
-    acc = dict(frames=0, gospa_sq_sum=0.0, matched_sq_sum=0.0, matched=0, true_targets=0,
-               false_estimates=0, noise_frames=0, noise_alarms=0, symbols=0, symbol_errors=0,
-               ue_snr_sum=0.0)
+    ev = EvaluationConfig() if evaluation is None else evaluation
+    sigma2 = transceiver.config.scenario.noise_variance
+    scene_gen = make_generator(seed, "scenes")
+    noise_gen = make_generator(seed, "noise")
+    out = SensingCommMetrics()
+    S = out.sums
     thr = float(transceiver.threshold)
     done = 0
     while done < num_scenes:
-        b = min(chunk, num_scenes - done)
+        b = min(ev.batch, num_scenes - done)
+        one = torch.ones(b, dtype=torch.float64)
         sc = station.draw_scenes(b, scene_gen)
         f = transceiver.precoder(sc)
         Y = station.sense(f, sc, noise_gen)
-        soft = transceiver.detect(Y, sc)
-        g = gospa(soft.positions().double(), sc.target_positions().double(), gospa_cutoff, 2.0)
+        det = transceiver.detect(Y, sc)
+        g = gospa(det.positions().double(), sc.target_positions().double(), ev.gospa_cutoff, 2.0)
         n_true = sc.target_mask.sum(-1)
         n_match = n_true - g.missed
-        acc["frames"] += b
-        acc["gospa_sq_sum"] += float((g.distance ** 2).sum())
-        acc["matched_sq_sum"] += float(g.localisation.sum())
-        acc["matched"] += int(n_match.sum())
-        acc["true_targets"] += int(n_true.sum())
-        acc["false_estimates"] += int(g.false.sum())
+        S["gospa_sq"].add(g.distance ** 2, one)
+        S["matched_sq"].add(g.localisation, n_match)
+        S["detected"].add(n_match, n_true)
+        S["false"].add(g.false, one)
         # noise-only frames: P_fa of the first OMP step at the threshold
-        W = awgn(Y.shape, cfg.noise_variance, noise_gen, Y.dtype, Y.device)
-        grid = transceiver.grid
-        stat = omp_receiver(W, sc.symbols, transceiver.rx, grid, grid.window_start(sc.sector_center), 1, None,
-                            cfg.noise_variance).statistic[:, 0]
-        acc["noise_frames"] += b
-        acc["noise_alarms"] += int(round(float(exceedance_probability(stat, thr)) * b))
+        W = awgn(Y.shape, sigma2, noise_gen, Y.dtype, Y.device)
+        S["alarm"].add(transceiver.noise_statistic(W, sc) > thr, one)
         # communication
         h_eff = station.ue_receive(f, sc, None) / sc.symbols                   # (B, N) = h_n^T f
-        y = h_eff * sc.symbols + awgn(h_eff.shape, cfg.noise_variance, noise_gen, h_eff.dtype, h_eff.device)
+        y = h_eff * sc.symbols + awgn(h_eff.shape, sigma2, noise_gen, h_eff.dtype, h_eff.device)
         sent = detect_symbols(sc.symbols, "qpsk")
         got = detect_symbols(y / h_eff, "qpsk")
-        acc["symbols"] += sent.numel()
-        acc["symbol_errors"] += int(round(float(symbol_error_rate(sent, got)) * sent.numel()))
-        acc["ue_snr_sum"] += float((h_eff.abs().pow(2).mean(-1) / cfg.noise_variance).sum())
+        S["symbol_error"].add((sent != got).sum(-1), torch.full((b,), float(sent.shape[-1]), dtype=torch.float64))
+        S["ue_snr"].add(h_eff.abs().pow(2).mean(-1) / sigma2, one)
         done += b
-    return SensingCommMetrics(**acc)
+    return out
 
 
 def _gain_phase(model: ArrayModel):
-    from ...impairments.gain_phase import GainPhaseError
-
     for imp in model.impairments:
         if isinstance(imp, GainPhaseError):
             return imp.gain.detach().double(), imp.phase.detach().double()

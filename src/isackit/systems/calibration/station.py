@@ -31,34 +31,22 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from ..._dtypes import complex_dtype
 from ...constants import SPEED_OF_LIGHT
 from ...geometry.arrays import ula
 from ...impairments.base import ArrayModel
 from ...impairments.displacement import ElementDisplacement
 from ...impairments.gain_phase import GainPhaseError
+from ...signals.channels import paths_received_signal
 from ...signals.constellations import random_symbols
-from ...signals.ofdm import OFDMConfig
-from ...signals.ofdm import delay_response as _ofdm_delay_response
 from ...signals.random import awgn
 from ...signals.targets import radar_path_loss, swerling_rcs, target_amplitudes
-from .config import CalibrationConfig
+from .config import ScenarioConfig
 
-__all__ = ["Scenes", "Station", "impaired_array", "learnable_array", "delay_response"]
-
-
-def _complex(dtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
+__all__ = ["Scenes", "Station", "impaired_array", "learnable_array"]
 
 
-def delay_response(delays: torch.Tensor, ofdm: OFDMConfig) -> torch.Tensor:
-    r"""Delay atoms b(τ)_n = exp(-j 2π n Δf τ): ``(..., K)`` delays (s) → ``(..., K, N)`` complex.
-
-    The transpose of :func:`isackit.signals.ofdm.delay_response` (paths first). Differentiable.
-    """
-    return _ofdm_delay_response(delays, ofdm).transpose(-1, -2)
-
-
-def impaired_array(num_elements: int, cfg: CalibrationConfig, generator: torch.Generator,
+def impaired_array(num_elements: int, scenario: ScenarioConfig, generator: torch.Generator,
                    dtype: torch.dtype = torch.float32, name: str = "array") -> ArrayModel:
     """An ArrayModel whose TRUE displacements and gain-phase errors are drawn from ``generator``.
 
@@ -66,22 +54,22 @@ def impaired_array(num_elements: int, cfg: CalibrationConfig, generator: torch.G
     phases N(0, σ_ψ²), i.i.d. per element (:class:`ElementDisplacement`, :class:`GainPhaseError`).
     """
     m = num_elements
-    disp = ElementDisplacement.gaussian(m, cfg.displacement_std * cfg.wavelength, axes="xy",
+    disp = ElementDisplacement.gaussian(m, scenario.displacement_std * scenario.wavelength, axes="xy",
                                         generator=generator, dtype=torch.float64)
-    gp = GainPhaseError.gaussian(m, cfg.gain_std_db, cfg.phase_std_deg, generator=generator,
+    gp = GainPhaseError.gaussian(m, scenario.gain_std_db, scenario.phase_std_deg, generator=generator,
                                  dtype=torch.float64)
-    geom = ula(m, 0.5, cfg.wavelength, name=name).to(dtype)
+    geom = ula(m, 0.5, scenario.wavelength, name=name).to(dtype)
     return ArrayModel(geom, [disp.to(dtype), gp.to(dtype)])
 
 
-def learnable_array(num_elements: int, cfg: CalibrationConfig, dtype: torch.dtype = torch.float32,
+def learnable_array(num_elements: int, scenario: ScenarioConfig, dtype: torch.dtype = torch.float32,
                     name: str = "array") -> ArrayModel:
     """The assumed (learnable) model before calibration: nominal ULA, unit gains, no displacement.
 
     Learnable parameters: ``impairments.0.displacement`` (M, 3) metres, ``impairments.1.gain``
     (M,) and ``impairments.1.phase`` (M,) radians.
     """
-    geom = ula(num_elements, 0.5, cfg.wavelength, name=name).to(dtype)
+    geom = ula(num_elements, 0.5, scenario.wavelength, name=name).to(dtype)
     return ArrayModel(geom, [ElementDisplacement.zeros(num_elements, dtype=dtype, learnable=True),
                              GainPhaseError.identity(num_elements, dtype=dtype, learnable=True)])
 
@@ -135,20 +123,20 @@ class Station:
     """The physical ISAC base station of one device (true impaired arrays + channels).
 
     Args:
-        config: the scenario.
+        scenario: the physical world (arrays, waveform, scene prior, impairment statistics).
         device_seed: seed of this device's TRUE impairment draw.
         dtype: real dtype of the simulation (float32 → complex64).
         device: torch device.
     """
 
-    def __init__(self, config: CalibrationConfig, device_seed: int, dtype: torch.dtype = torch.float32,
+    def __init__(self, scenario: ScenarioConfig, device_seed: int, dtype: torch.dtype = torch.float32,
                  device: torch.device | str = "cpu"):
-        self.config = config
+        self.scenario = scenario
         self.dtype = dtype
         self.device = torch.device(device)
         g = torch.Generator().manual_seed(int(device_seed))
-        self._tx_true = impaired_array(config.num_tx, config, g, dtype, "tx").to(self.device)
-        self._rx_true = impaired_array(config.num_rx, config, g, dtype, "rx").to(self.device)
+        self._tx_true = impaired_array(scenario.num_tx, scenario, g, dtype, "tx").to(self.device)
+        self._rx_true = impaired_array(scenario.num_rx, scenario, g, dtype, "rx").to(self.device)
         self._observing = False
 
     # -- ground truth, for baselines and reports only -------------------------------------------
@@ -159,13 +147,10 @@ class Station:
     # -- scenes -----------------------------------------------------------------------------------
     def draw_scenes(self, batch: int, generator: torch.Generator) -> Scenes:
         """Draw ``batch`` independent scenes (targets, RCS, UE channel, symbols) from the prior."""
-        cfg, dt, dev = self.config, self.dtype, self.device
+        cfg, dt, dev = self.scenario, self.dtype, self.device
 
         def u(*shape):
             return torch.rand(*shape, generator=generator, dtype=dt).to(dev)
-
-        def n(*shape):
-            return torch.randn(*shape, generator=generator, dtype=dt).to(dev)
 
         K, N = cfg.max_targets, cfg.num_subcarriers
         deg = math.pi / 180
@@ -190,47 +175,46 @@ class Station:
         p_amp[:, 1:] *= 10 ** (cfg.ue_nlos_power_db / 20) * torch.sqrt(-torch.log1p(-u(batch, P - 1)))
         p_phase = 2 * math.pi * u(batch, P)
         p_phase[:, 0] = 0.0
-        symbols = random_symbols("qpsk", (batch, N), generator, _complex(dt), dev)[0]
+        symbols = random_symbols("qpsk", (batch, N), generator, complex_dtype(dt), dev)[0]
         return Scenes(center, width, mask, angle, rng, gain, ue, p_angle, p_delay,
                       torch.polar(p_amp, p_phase), symbols)
 
     # -- the world: observations ------------------------------------------------------------------
     def sense(self, f: torch.Tensor, scenes: Scenes, generator: torch.Generator | None) -> torch.Tensor:
-        """Received sensing frame Y ``(B, M_r, N)`` for precoders f ``(B, M_t)``.
+        """Received sensing frame Y ``(B, M_r, N)`` for precoders f ``(B, M_t)``
+        (:func:`~isackit.signals.channels.paths_received_signal` on the TRUE responses, θ_k the
+        AoA and the AoD of target k).
 
         Differentiable w.r.t. ``f`` (used only by the true-gradient baseline; the calibration
         proper detaches f).  ``generator=None`` gives the noise-free frame.
         """
-        cfg = self.config
         self._observing = True
         try:
             A_t = self._tx_true.steering(scenes.target_angle)            # (B, M_t, K)
             A_r = self._rx_true.steering(scenes.target_angle)            # (B, M_r, K)
         finally:
             self._observing = False
-        c = scenes.target_gain * (A_t.transpose(-1, -2) @ f.unsqueeze(-1)).squeeze(-1)   # (B, K)
-        D = scenes.symbols.unsqueeze(-2) * delay_response(scenes.target_delay, cfg.ofdm)  # (B, K, N)
-        Y = A_r @ (c.unsqueeze(-1) * D)
+        Y = paths_received_signal(scenes.target_gain, scenes.target_delay, A_r, A_t, self.scenario.ofdm,
+                                  scenes.symbols.unsqueeze(-1), f.unsqueeze(-1)).transpose(-1, -2)
         if generator is not None:
             Y = Y + self.noise(Y.shape, generator)
         return Y
 
     def ue_receive(self, f: torch.Tensor, scenes: Scenes, generator: torch.Generator | None) -> torch.Tensor:
-        """Received comm samples y ``(B, N)``: y_n = h_n^T f x_n + w_n (differentiable in f)."""
-        cfg = self.config
+        """Received comm samples y ``(B, N)``: y_n = h_n^T f x_n + w_n (differentiable in f), with
+        h_n = Σ_p α_p a_t(φ_p) b_n(τ_p) the UE's downlink channel through the TRUE Tx response."""
         self._observing = True
         try:
             A = self._tx_true.steering(scenes.ue_path_angle)             # (B, M_t, P)
         finally:
             self._observing = False
-        g = (A.transpose(-1, -2) @ f.unsqueeze(-1)).squeeze(-1) * scenes.ue_path_gain      # (B, P)
-        b = delay_response(scenes.ue_path_delay, cfg.ofdm)  # (B,P,N)
-        h_f = (g.unsqueeze(-1) * b).sum(-2)                                # (B, N) = h_n^T f
-        y = h_f * scenes.symbols
+        ones = torch.ones_like(A[..., :1, :])                              # single UE antenna
+        y = paths_received_signal(scenes.ue_path_gain, scenes.ue_path_delay, ones, A, self.scenario.ofdm,
+                                  scenes.symbols.unsqueeze(-1), f.unsqueeze(-1))[..., 0]
         if generator is not None:
             y = y + self.noise(y.shape, generator)
         return y
 
     def noise(self, shape, generator: torch.Generator) -> torch.Tensor:
         """CN(0, σ²) noise with σ² = k T NF Δf."""
-        return awgn(shape, self.config.noise_variance, generator, _complex(self.dtype), self.device)
+        return awgn(shape, self.scenario.noise_variance, generator, complex_dtype(self.dtype), self.device)

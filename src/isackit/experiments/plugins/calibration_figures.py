@@ -12,7 +12,7 @@ figures by :func:`isackit.plotting.plot_results` (``isackit run`` and ``isackit 
   model's error at 0.
 * ``learned_vs_true_device<c>`` — per device at the main w: learned and true per-element gain
   (dB), phase (deg) and displacement (x, y; mm) of the Tx and Rx arrays, aligned on what no
-  observation reveals (:func:`~.evaluation.aligned_parameters`).
+  observation reveals (:func:`isackit.systems.calibration.evaluation.aligned_parameters`).
 
 The last two read the per-unit ``extra`` data of the run folder (``units/*.json``).
 """
@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from ...experiments.units import Row, WorkUnit
-from ...plotting import save_figure, unit_rows
+from ..plotting import readable_axis, save_figure, unit_rows
+from ..units import Row, WorkUnit
 
 __all__ = ["UNSUPERVISED", "REFERENCES", "CURVE_PANELS", "ELEMENT_PANELS", "main_weight", "learning_curves",
            "element_parameters", "tradeoff_figure", "learning_curve_figure", "learned_vs_true_figure",
@@ -161,9 +161,10 @@ def learning_curve_figure(curves: dict[str, dict], title: str = ""):
                 steps = [0.0] + [s + 1 for s in steps]
                 ys = [float(data["initial"].get(key, math.nan))] + ys
             ax.plot(steps, ys, marker="o", markersize=2.5, linestyle="-", color=colors[method], label=method)
-        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("updates" if monitored else "step")
         ax.set_ylabel(label)
+        if ax.get_lines():
+            readable_axis(ax, "y")
         ax.grid(True, alpha=0.3)
     return _finish(fig, axes, title)
 

@@ -1,4 +1,5 @@
-"""S0 (seed 000) figures: learning curves, sensing–comm trade-off, learned vs true.
+"""S0 (seed 000) figures of the ``calibration`` experiment: learning curves, sensing–comm
+trade-off, learned vs true.
 
 One smoke-size run of the ``calibration`` experiment (2 devices, 2 loss weights, both
 unsupervised losses at both) is shared by the figure tests; the figures' data are checked
@@ -16,15 +17,8 @@ import torch
 matplotlib.use("Agg")
 
 from isackit.experiments import resolve_spec, run_experiment  # noqa: E402
-from isackit.impairments.base import ArrayModel  # noqa: E402
-from isackit.impairments.displacement import ElementDisplacement  # noqa: E402
-from isackit.impairments.gain_phase import GainPhaseError  # noqa: E402
-from isackit.plotting import experiment_figures, unit_rows  # noqa: E402
-from isackit.systems.calibration import figures as F  # noqa: E402
-from isackit.systems.calibration.config import CalibrationConfig  # noqa: E402
-from isackit.systems.calibration.evaluation import aligned_parameters, parameter_errors  # noqa: E402
-from isackit.systems.calibration.experiment import calibrate_method  # noqa: E402
-from isackit.systems.calibration.station import Station, impaired_array, learnable_array  # noqa: E402
+from isackit.experiments.plugins import calibration_figures as F  # noqa: E402
+from isackit.experiments.plotting import experiment_figures, unit_rows  # noqa: E402
 
 TRAINED = ["supervised", "true_gradient", "unsupervised_residual", "unsupervised_max_response",
            "unsupervised_max_response_adm"]
@@ -35,7 +29,7 @@ STEPS = 3
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cal") / "run"
     spec = resolve_spec("calibration", smoke=True, overrides=[
-        ("trials", 16), ("chunk", 8), ("curve_every", 1), ("scenario.steps", STEPS),
+        ("trials", 16), ("chunk", 8), ("training.log_every", 1), ("training.steps", STEPS),
         ("tradeoff_methods", list(F.UNSUPERVISED))])
     res = run_experiment(spec, out=out, figures=False)
     # the experiment's own figures, through the hook plot_results calls after the generic ones
@@ -129,64 +123,6 @@ def test_learned_vs_true_figure_matches_the_reported_errors(run):
                 rms = math.degrees(float(torch.angle(torch.polar(torch.ones_like(d), d)).pow(2).mean().sqrt()))
                 assert rms == pytest.approx(_row_value(units, 0.5, device, m, f"phase_err_deg_{side}"), rel=1e-6)
         matplotlib.pyplot.close(fig)
-
-
-# ---------------------------------------------------------------------------------- alignment
-def _model(gain, phase, disp, wavelength=0.1):
-    from isackit.geometry.arrays import ula
-
-    m = len(gain)
-    return ArrayModel(ula(m, 0.5, wavelength).to(torch.float64),
-                      [ElementDisplacement(torch.tensor(disp, dtype=torch.float64)),
-                       GainPhaseError(torch.tensor(gain, dtype=torch.float64),
-                                      torch.tensor(phase, dtype=torch.float64))])
-
-
-def test_alignment_removes_exactly_the_unidentifiable_common_terms():
-    cfg = CalibrationConfig(num_tx=6, num_rx=6)
-    true = impaired_array(6, cfg, torch.Generator().manual_seed(3), torch.float64)
-    gp = true.impairments[1]
-    disp = true.impairments[0].displacement
-    # same array up to a common phase (wrapping past ±π), a common gain factor and a translation
-    shifted = _model((gp.gain * 1.7).tolist(), (gp.phase + 3.0).tolist(),
-                     (disp + torch.tensor([1e-3, -2e-3, 0.0])).tolist(), cfg.wavelength)
-    a = aligned_parameters(shifted, true)
-    for k in ("phase_deg", "gain_db", "displacement_mm"):
-        torch.testing.assert_close(a[f"{k}_learned"], a[f"{k}_true"], atol=1e-9, rtol=0)
-    assert all(v < 1e-9 for v in parameter_errors(shifted, true).values())
-    # closed form: phases ±a around a common offset, gains ±g dB, displacements ±d
-    z = [[0.0, 0.0, 0.0]] * 2
-    err = parameter_errors(_model([10 ** (0.5 / 20), 10 ** (-0.5 / 20)], [0.7 + 0.2, 0.7 - 0.2],
-                                  [[0.0, 1e-3, 0.0], [0.0, -1e-3, 0.0]]), _model([1.0, 1.0], [0.0, 0.0], z))
-    assert err["phase_err_deg"] == pytest.approx(math.degrees(0.2), rel=1e-12)
-    assert err["gain_err_db"] == pytest.approx(0.5, rel=1e-12)
-    assert err["position_err_mm"] == pytest.approx(1.0, rel=1e-12)
-    # the nominal model's aligned parameters: flat gains, zero phases, zero displacement
-    nominal = aligned_parameters(learnable_array(6, cfg, torch.float64), true)
-    assert float(nominal["phase_deg_learned"].abs().max()) < 1e-9
-    assert float(nominal["gain_db_learned"].std()) < 1e-12
-    with pytest.raises(ValueError, match="differ in size"):
-        aligned_parameters(learnable_array(5, cfg, torch.float64), true)
-
-
-def test_monitor_records_errors_without_changing_training():
-    cfg = CalibrationConfig(num_tx=8, num_rx=8, num_subcarriers=16, num_angle_grid=91, num_range_grid=24,
-                            max_targets=2, omp_iterations=2, tx_power_dbm=50.0, steps=3, batch_size=8,
-                            threshold_frames=200, sector_beam_points=4)
-    st = Station(cfg, 5)
-    ttx, trx = st.true_models()
-    calls = []
-
-    def monitor(tr):
-        calls.append(1)
-        return {"phase_err_deg_rx": parameter_errors(tr.rx, trx)["phase_err_deg"]}
-
-    a, la = calibrate_method("unsupervised_residual", cfg, st, seed=1)
-    b, lb = calibrate_method("unsupervised_residual", cfg, st, seed=1, monitor=monitor, log_every=1)
-    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
-    assert len(calls) == STEPS and [r["step"] for r in lb.records] == [0, 1, 2]
-    assert lb.records[-1]["phase_err_deg_rx"] == pytest.approx(parameter_errors(b.rx, trx)["phase_err_deg"])
-    assert [r["loss"] for r in la.records] == [lb.records[0]["loss"], lb.records[-1]["loss"]]
 
 
 def test_learning_curves_read_the_older_pair_format():
