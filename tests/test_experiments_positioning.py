@@ -227,3 +227,12 @@ def test_positioning_figures_from_a_results_table(tmp_path):
     written = {p.name for p in plot_results(df, {"experiment": "positioning", "params": ["panel", "impairment", "x"],
                                                  "bounds": []}, tmp_path / "c")}
     assert {"precoder_responses.png", "position_rmse_vs_zeta.png"} <= written
+
+
+def test_unit_memory_grows_with_the_sizes():
+    small = _spec().config
+    big = _spec(("chunk", 10_000_000), ("trials", 10_000_000)).config
+    exp = _spec().experiment()
+    b_small, what = exp.unit_memory(small)
+    b_big, _ = exp.unit_memory(big)
+    assert 1e6 < b_small < 1e10 and b_big > 1e3 * b_small and "chunk" in what

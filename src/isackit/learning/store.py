@@ -109,6 +109,9 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+_DIGESTS: dict[tuple[str, str, int], str] = {}
+
+
 def _source_digest(obj: Any) -> tuple[str, str]:
     if isinstance(obj, str):
         return ("text", hashlib.sha256(obj.encode()).hexdigest())
@@ -119,11 +122,22 @@ def _source_digest(obj: Any) -> tuple[str, str]:
     else:
         raise TypeError(f"code_fingerprint takes modules, classes, functions or strings, got {type(obj).__name__}")
     try:
+        path = inspect.getsourcefile(obj) or ""
+        stamp = os.stat(path).st_mtime_ns if path else 0
+    except (OSError, TypeError):
+        path, stamp = "", 0
+    cached = _DIGESTS.get((label, path, stamp)) if path else None
+    if cached is not None:
+        return (label, cached)
+    try:
         src = textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError) as err:
         raise ValueError(f"no source available for {label} to fingerprint ({err})") from err
     norm = ast.dump(_strip_docstrings(ast.parse(src)), annotate_fields=False, include_attributes=False)
-    return (label, hashlib.sha256(norm.encode()).hexdigest())
+    digest = hashlib.sha256(norm.encode()).hexdigest()
+    if path:
+        _DIGESTS[(label, path, stamp)] = digest
+    return (label, digest)
 
 
 def code_fingerprint(*objects: Any) -> str:

@@ -498,6 +498,22 @@ class PositioningExperiment(Experiment):
         """The headline table (:func:`positioning_summary`)."""
         return positioning_summary(df)
 
+    def unit_memory(self, config: PositioningExperimentConfig) -> tuple[float, str]:
+        """Peak bytes of one unit: the larger of the evaluation and a training step.
+
+        Evaluation (complex128, B = chunk trials, N_t antennas, T transmissions, G = ``ml_grid``;
+        one station at a time): the (B, N_t, G) steering vectors of the ML grid search and ~3
+        (B, T, G) products.  Training (float32, batch b, hidden H): ~6 copies of the
+        (b, I, N_t, T) complex64 precoders and observations, plus ~12 activations of (b, 2H)
+        per network (saved for the backward pass)."""
+        sc, ev, tr = config.scenario, config.evaluation, config.training
+        I, M, T = sc.num_bs, sc.num_antennas, sc.num_transmissions
+        evaluation = config.chunk * (M + 3 * T) * ev.ml_grid * 16
+        batch = max(tr.batch, tr.finetune_batch or 0)
+        training = batch * I * (6 * M * T * 8 + (tr.depth + 6) * 2 * tr.hidden * 4 * 2)
+        return float(max(evaluation, training)), (f"chunk = {config.chunk}, evaluation.ml_grid = {ev.ml_grid}, "
+                                                  f"training.batch = {tr.batch}, training.hidden = {tr.hidden}")
+
     def points(self, config: PositioningExperimentConfig) -> list[dict[str, Any]]:
         """Points ``{panel, impairment, x}``; ``x`` is the panel's own swept value: the SNR (dB)
         in ``snr``, σ_λ/λ in ``sigma``, ζ in ``zeta``, the angle (deg) in ``pattern``.  The
