@@ -17,6 +17,12 @@ PYPROJECT = ROOT / "pyproject.toml"
 importlinter = pytest.importorskip("importlinter", reason="import-linter is in the test extra")
 
 
+def test_no_layer_violation_is_exempted():
+    """No ``ignore_imports`` exemption is left: no module under systems/ imports experiments."""
+    contracts = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"]
+    assert all(not c.get("ignore_imports") for c in contracts)
+
+
 def test_import_linter_contracts_are_kept(capsys):
     """Data flows down the layers only: a new upward import (e.g. a system importing the
     experiments layer) breaks this test."""
@@ -38,8 +44,7 @@ def test_the_layers_name_every_top_level_module():
             named.add(part.strip().strip("()").removeprefix("isackit."))
     here = {p.stem for p in (ROOT / "src" / "isackit").iterdir()
             if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists())) and p.stem != "__init__"}
-    transitional = {"plotting"}  # alias of isackit.experiments.plotting until every importer switched
-    assert here - named - transitional == set()
+    assert here - named == set()
 
 
 def _fresh_python(code: str, *flags: str) -> subprocess.CompletedProcess:

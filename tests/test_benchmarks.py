@@ -130,3 +130,23 @@ def test_calibration_compare_reads_both_unit_formats(tmp_path, capsys):
     assert "| unsupervised_residual | gospa_m |" in text and "differ at the 5 % level" in text
     with pytest.raises(SystemExit):
         compare.main([str(tmp_path / "old"), str(tmp_path / "missing")])
+
+
+@pytest.mark.slow
+def test_bench_pascal_quick_runs(tmp_path):
+    bench = _load("bench_pascal")
+    out = bench.main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "bench_pascal_quick.json").exists()
+    assert {r["method"] for r in out["rows"]} == {"MLE (init+music)", "MLE (aoml+init+music)", "AO-ML",
+                                                  "MUSIC + ML Doppler"}
+    assert all(r["trials_per_s"] > 0 and math.isfinite(r["rmse_phi_deg"]) for r in out["rows"])
+
+@pytest.mark.slow
+def test_bench_bistatic_quick_runs(tmp_path):
+    bench = _load("bench_bistatic")
+    out = bench.main(["--quick", "--threads", "1", "--methods", "PARAMING,IFFT-C2VNN (W=3),Bartlett (grid)",
+                      "--out", str(tmp_path)])
+    assert (tmp_path / "bench_bistatic_quick.json").exists() and (tmp_path / "bench_bistatic_quick.md").exists()
+    rows = {r["method"]: r for r in out["rows"]}
+    assert set(rows) == {"PARAMING", "IFFT-C2VNN (W=3)", "Bartlett (grid)"}
+    assert all(r["batched_per_s"] > 0 and r["loop_per_s"] > 0 and r["ops_per_scene"] > 0 for r in rows.values())

@@ -63,6 +63,20 @@ def test_qpsk_pilots_have_full_rank_and_unbiased_ls():
     assert (Hhat - H).abs().max() < 1e-6
 
 
+def test_per_symbol_doppler_observation():
+    """Zero Doppler: the per-symbol grid gives the static channel per sub-frame exactly; with
+    Doppler the sub-frame estimate is the pilot-weighted average of the moving channel."""
+    from isackit.systems.bistatic import Paths
+    from isackit.systems.bistatic.scenario import observe_per_symbol
+    g = make_generator(3, "sym")
+    p = sample_paths(SC, 2, g)
+    still = Paths(p.aoa, p.aod, p.delay, p.gain, torch.zeros_like(p.doppler))
+    Hhat, _ = observe_per_symbol(SC, still, 300.0, g)
+    H = channel(SC, still, subframes=True)
+    assert Hhat.shape == (2, SC.num_subframes, 64, 10, 8)
+    assert (Hhat - H).abs().max() < 1e-9 * H.abs().max()
+
+
 def test_bad_scenarios_are_rejected():
     from pydantic import ValidationError
     with pytest.raises(ValidationError):
@@ -156,8 +170,12 @@ def test_c2vnn_trains_through_fit_and_the_store(tmp_path):
     assert T.shape[1:] == (3, 12) and y.shape[1] == 3 and T.shape[0] > 100
     model = C2VNN(arch, 12, generator=make_generator(0, "init"))
     cfg = TrainingConfig(steps=60, batch_size=32, lr=3e-3, log_every=20)
-    log = train_c2vnn(model, T, y, cfg, seed=4, validation=(T[:40], y[:40]))
+    log = train_c2vnn(model, (T, y), cfg, seed=4, validation=(T[:40], y[:40]))
     assert log.records[-1]["loss"] < log.records[0]["loss"] and "validation" in log.records[-1]
+    fresh = C2VNN(arch, 12, generator=make_generator(0, "init"))
+    from isackit.systems.bistatic.learned import window_sampler
+    log2 = train_c2vnn(fresh, window_sampler(sc, arch, [20.0, 30.0]), cfg, seed=4)
+    assert log2.records[-1]["loss"] < log2.records[0]["loss"]
     training = C2VNNTraining(snr_db=[20.0, 30.0], num_scenes=16, validation_scenes=4, epochs=2, batch=16)
     store = ModelStore(tmp_path)
     m1, rec1 = trained_c2vnn(store, sc, arch, training, seed=5)
@@ -242,7 +260,7 @@ def test_cli_bad_config_exit_code_2(tmp_path):
 def test_experiment_points_and_tiny_units(tmp_path):
     from isackit.experiments.registry import resolve_spec
     from isackit.experiments.units import WorkUnit
-    spec = resolve_spec("bistatic", smoke=True, overrides=[("c2vnn.model_dir", str(tmp_path / "models")),
+    spec = resolve_spec("bistatic", smoke=True, overrides=[("c2vnn.model_dir", tmp_path.name),
                                                           ("methods", ["paraming", "root_music_2d", "bartlett"])])
     exp = spec.experiment()
     pts = exp.points(spec.config)

@@ -41,7 +41,9 @@ def test_ml_aod_noise_free_exact_and_batch_consistent(nominal, gen):
     est = ml_aod(y, F, nominal, secs)
     assert torch.allclose(est, th, atol=1e-9)
     one = torch.stack([ml_aod(y[k, 1], F[1], nominal, secs[1]) for k in range(5)])
-    assert torch.allclose(one, est[:, 1], atol=1e-12)
+    # a refined maximiser: batched and single evaluations round differently and the cost is
+    # flat to second order at the maximum, so they agree to O(sqrt(eps)), not to rounding
+    assert torch.allclose(one, est[:, 1], rtol=0, atol=math.sqrt(torch.finfo(torch.float64).eps))
     with pytest.raises(ValueError):
         ml_aod(y, F, nominal, secs[..., :1])
 

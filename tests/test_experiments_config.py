@@ -119,3 +119,32 @@ def test_to_toml_writes_special_values():
                     "h": [{"x": 1}], "key with space": True})
     assert tomllib.loads(text) == {"a": float("inf"), "b": "quote\" and \\", "c": [1, 2], "d": {"e": {"g": 1}},
                                    "h": [{"x": 1}], "key with space": True}
+
+
+def _path_fields(model, prefix=""):
+    """Dotted names of the config fields that hold a path (``*_dir``, ``*_dirs``, ``*_path``, ``*_file``)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    out = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        ann = field.annotation
+        inner = [a for a in (typing.get_args(ann) or (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if inner:
+            out += _path_fields(inner[0], key + ".")
+        elif name.endswith(("_dir", "_dirs", "_path", "_file")):
+            out.append(key)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(catalogue()))
+def test_config_paths_cannot_leave_the_run_folder_or_model_cache(name):
+    """Every path a config can set is relative and without '..' (issue 13: a spec must not
+    make isackit write outside the run folder or the model cache)."""
+    spec = resolve_spec(name, smoke=True)
+    for key in _path_fields(spec.experiment.config_model):
+        for bad in ("../outside", "/tmp/outside", "a/../../outside"):
+            with pytest.raises(ExperimentError, match=key.split(".")[-1]):
+                resolve_spec(name, smoke=True, overrides=[(key, bad)])

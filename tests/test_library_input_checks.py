@@ -79,6 +79,11 @@ BAD = {
     "crb_half_angles": (lambda: crb_doa_stochastic(MODEL, TH.half(), EYE2, 1.0, 10), TypeError, "float16"),
     "crb_from_singular_fim": (lambda: crb_from_fim(torch.tensor([[1.0, 1.0], [1.0, 1.0]], dtype=F64)),
                               ValueError, "singular"),
+    # signals
+    "snapshots_non_hermitian_source_cov": (lambda: _draw(torch.tensor([[1, 0], [1, 1]], dtype=C128)),
+                                           ValueError, "Hermitian"),
+    "snapshots_indefinite_source_cov": (lambda: _draw(torch.tensor([[1, 2], [2, 1]], dtype=C128)),
+                                        ValueError, "positive semidefinite"),
     # geometry
     "steering_negative_wavelength": (lambda: steering_matrix(ula(4).positions, TH, wavelength=-1.0),
                                      ValueError, "wavelength"),
@@ -119,6 +124,12 @@ BAD = {
 }
 
 
+def _draw(P):
+    from isackit.signals import snapshots
+
+    return snapshots(MODEL.steering(TH), torch.Generator().manual_seed(0), num_snapshots=4, source_cov=P)
+
+
 def _coupling():
     from isackit.impairments import MutualCoupling
 
@@ -146,6 +157,14 @@ def test_empty_batches_give_empty_results(batch):
     assert res.indices.shape == (*batch, 2)
     crb = crb_doa_stochastic(MODEL, TH.expand(*batch, 2), EYE2, 1.0, 10)
     assert crb.shape == (*batch, 2, 2)
+
+
+def test_singular_source_covariances_are_legitimate_for_snapshots():
+    from isackit.signals import snapshots
+
+    for P in (torch.ones(2, 2, dtype=C128), torch.zeros(2, 2, dtype=C128)):  # coherent; silent sources
+        snap = snapshots(MODEL.steering(TH), torch.Generator().manual_seed(0), num_snapshots=4, source_cov=P)
+        assert bool(torch.isfinite(snap.X).all())
 
 
 def test_coherent_sources_have_a_finite_crb():

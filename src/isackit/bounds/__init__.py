@@ -9,6 +9,10 @@
 * :mod:`.mismatch` — misspecified CRB (pseudo-true parameter, bias) for a mismatched array model.
 * :mod:`.aod` — AoD positioning with precoded pilots: AoD CRB, PEB, MCRB and the CRB-optimal
   precoder power allocation (seed 004).
+* :mod:`.statistical` — seed 003's average CRLB (moment-matched proper Gaussian, frame- or
+  signal-coherent errors) with the structured FIM, and the genie (errors-known) bound.
+* :mod:`.rate` — seed 003's average sum data rate of MRC: exact conditional moments, Gauss–Hermite
+  averaging over the angle errors, first- and second-order approximations.
 """
 
 from .average import (
@@ -34,12 +38,16 @@ from .mismatch import (
     pseudo_true_parameters,
 )
 from .position import aoa_map, fisher_position, peb, peb_aoa, peb_from_fim
+from .statistical import average_crlb, fisher_statistical, genie_crb
 from .tones import crb_doa_tones
 
 __all__ = [
     "MisspecifiedBound",
     "aoa_map",
     "average_crb_doa",
+    "average_crlb",
+    "fisher_statistical",
+    "genie_crb",
     "batched_jacobian",
     "crb_doa_deterministic",
     "crb_doa_stochastic",

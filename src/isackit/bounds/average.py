@@ -8,9 +8,9 @@ Two different notions, both used in the seeds:
    the leading batch dims of the impairment values (e.g. ``GainPhaseError.sample(...,
    batch_shape=(D,))``), so all draws are computed in one batched call.
 
-2. **CRLB of the average (moment-matched Gaussian) model** (:func:`fisher_random_gain_phase`,
-   seed 003, Sec. V-A): the per-element errors c_{m,l} = g e^{jψ} are redrawn for every
-   observation l and unknown, so each entry of the observation
+2. **CRLB of an average (moment-matched Gaussian) model, per-signal and improper**
+   (:func:`fisher_random_gain_phase`): the per-element errors c_{m,l} = g e^{jψ} are redrawn
+   for every observation l and unknown, so each entry of the observation
        y_{m,l} = c_{m,l} u_{m,l}(η) + w_{m,l},   w ~ CN(0, σ²),
    is (approximately) Gaussian with the exact first and second moments of c:
        E[y] = μ_c u,  E|y - E y|² = v |u|² + σ²,  E[(y - E y)²] = (E[c²] - μ_c²) u²,
@@ -21,6 +21,11 @@ Two different notions, both used in the seeds:
    improper model is exact in its first two moments):
        F_ij = Σ_d [∂m_dᵀ Σ_d⁻¹ ∂m_d + ½ tr(Σ_d⁻¹ ∂_iΣ_d Σ_d⁻¹ ∂_jΣ_d)],
        Σ_d = ½ [[s + Re p, Im p], [Im p, s − Re p]],  s = v|u|² + σ², p = (E c² − μ_c²) u².
+   This is **not** seed 003's own bound: the seed's average CRLB is the *proper* Gaussian
+   model (no pseudo-covariance) with the errors held over the frame, which is
+   :func:`isackit.bounds.statistical.average_crlb` (``coherence="frame"``; its
+   ``coherence="signal"`` variant is this model without the pseudo-covariance).  Keeping p
+   makes this bound tighter when the errors are improper (a von Mises phase with σ² ≪ 1/κ).
 
 References: Kay, *Estimation Theory*, §3.9 (real Gaussian FIM); seed 003 (average CRLB with
 Rician / von Mises gain-phase errors).
@@ -34,7 +39,7 @@ import torch
 
 from .._checks import check_choice, check_positive
 from ..impairments.base import ArrayModel
-from ..impairments.distributions import GainPhaseDistribution
+from ..impairments.distributions import ElementErrorDistribution
 from .doa import crb_doa_deterministic, crb_doa_stochastic
 from .fisher import batched_jacobian
 
@@ -93,7 +98,7 @@ def fisher_real_gaussian_entries(mean_fn: Callable[[torch.Tensor], torch.Tensor]
     return F.sum(dim=tuple(range(-2 - event_ndim, -2)))
 
 
-def gain_phase_moments(u: torch.Tensor, distribution: GainPhaseDistribution, noise_var
+def gain_phase_moments(u: torch.Tensor, distribution: ElementErrorDistribution, noise_var
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Mean ``(..., 2)`` and covariance ``(..., 2, 2)`` of (Re y, Im y) for y = c u + w.
 
@@ -118,14 +123,17 @@ def gain_phase_moments(u: torch.Tensor, distribution: GainPhaseDistribution, noi
 
 
 def fisher_random_gain_phase(signal_fn: Callable[[torch.Tensor], torch.Tensor], params: torch.Tensor,
-                             distribution: GainPhaseDistribution, noise_var, event_ndim: int = 2) -> torch.Tensor:
-    r"""Seed-003 FIM: y = c ⊙ u(η) + w with i.i.d. random gain-phase errors c per entry.
+                             distribution: ElementErrorDistribution, noise_var, event_ndim: int = 2) -> torch.Tensor:
+    r"""FIM of y = c ⊙ u(η) + w with i.i.d. random gain-phase errors c redrawn per entry (improper
+    moment-matched Gaussian; the seed's own, proper frame-coherent bound is
+    :func:`isackit.bounds.statistical.average_crlb`).
 
     Args:
         signal_fn: η ``(..., P)`` → noise-free IDEAL-array signal u ``(..., *E)`` complex (e.g.
             ``(..., M, L)``: elements × pilots, u = Σ_k a(φ_k, ϑ_k) β_k e^{j2π f_k t_l} √P_k s_kl).
         params: η ``(..., P)`` (angles, Dopplers, Re/Im of gains, …), float64 recommended.
-        distribution: law of c (:class:`~isackit.impairments.distributions.GainPhaseDistribution`).
+        distribution: law of c (an :class:`~isackit.impairments.distributions.ElementErrorDistribution`,
+            e.g. a ``GainPhaseDistribution``).
         noise_var: σ² (a scalar).
         event_ndim: len(E).
 
@@ -133,8 +141,8 @@ def fisher_random_gain_phase(signal_fn: Callable[[torch.Tensor], torch.Tensor], 
         ``(..., P, P)``; take :func:`~.fisher.crb_from_fim` for the bound.
     """
     check_positive(noise_var, "noise_var")
-    if not isinstance(distribution, GainPhaseDistribution):
-        raise TypeError(f"distribution must be a GainPhaseDistribution, got {type(distribution).__name__}")
+    if not isinstance(distribution, ElementErrorDistribution):
+        raise TypeError(f"distribution must be an ElementErrorDistribution, got {type(distribution).__name__}")
 
     def mean_fn(e):
         return gain_phase_moments(signal_fn(e), distribution, noise_var)[0]

@@ -167,3 +167,25 @@ __all__ += ["DMLAngleAngleDelay", "angle_angle_delay_dml", "bartlett_correlation
 from .positioning import ml_aod, ml_aod_spectrum, ml_position  # noqa: E402
 
 __all__ += ["ml_aod_spectrum", "ml_aod", "ml_position"]
+
+# --- S3 (seed 003): statistical likelihood of known pilots under random gain-phase errors ---
+from . import statistical  # noqa: E402,F401  (importing registers the estimators)
+from .statistical import (  # noqa: E402
+    AOML,
+    GenieML,
+    KnownPilots,
+    LikelihoodSearch,
+    MusicDoppler,
+    StatisticalMLE,
+    ao_ml,
+    music_doppler,
+    sequential_init,
+    statistical_fim,
+    statistical_mle,
+    statistical_nll,
+)
+
+__all__ += [
+    "KnownPilots", "LikelihoodSearch", "statistical_nll", "statistical_fim", "sequential_init", "ao_ml",
+    "statistical_mle", "music_doppler", "StatisticalMLE", "AOML", "GenieML", "MusicDoppler",
+]

@@ -266,8 +266,8 @@ class HankelOperator:
         self.kt, self.kr = Mt - mt + 1, Mr - mr + 1
         Hf = torch.fft.fft(H, dim=1)  # (B, f, M_r, M_t)
         S = Hf.unfold(-1, mt, 1).unfold(2, mr, 1)  # (B, f, K_r, K_t, M_t', M_r'): [j_r, j_t, i_t, i_r]
-        self.S = S.permute(0, 1, 4, 5, 3, 2).reshape(B, N, mt * mr, self.kt * self.kr).contiguous()
-        self.St = self.S.mT.contiguous()
+        self.S = S.permute(0, 1, 4, 5, 3, 2).reshape(B, N, mt * mr, self.kt * self.kr)
+        self.St = self.S.mT  # a view: BLAS takes the transpose flag, no copy
         self.row_shape = (nn, mt * mr)
         self.col_shape = (self.kn1, self.kt * self.kr)
 

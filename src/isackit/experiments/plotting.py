@@ -225,7 +225,9 @@ def plot_results(df: pd.DataFrame, meta: dict[str, Any], out_dir: str | Path,
     methods = list(dict.fromkeys(df["method"]))
     order = [m for m in methods if m not in bounds] + [m for m in methods if m in bounds]
     styles = method_styles(methods, bounds)
-    for metric, mdf in df.groupby("metric", sort=False):
+    exp = _experiment_class(meta)
+    generic = df.groupby("metric", sort=False) if getattr(exp, "generic_figures", True) else ()
+    for metric, mdf in generic:
         groups = panel_groups(mdf, params, preferred, reference=df)
         n = len(groups)
         cols = min(n, 2 if n == 4 else 3)
@@ -278,6 +280,20 @@ def plot_results(df: pd.DataFrame, meta: dict[str, Any], out_dir: str | Path,
         run_dir = out.parent
     written += experiment_figures(df, meta, out, run_dir)
     return written
+
+
+def _experiment_class(meta: dict[str, Any]):
+    """The registered experiment named in ``meta`` (None if absent or not available here)."""
+    from .config import ExperimentError
+    from .registry import get_experiment
+
+    name = meta.get("experiment")
+    if not name:
+        return None
+    try:
+        return get_experiment(str(name))
+    except ExperimentError:
+        return None
 
 
 def experiment_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir: str | Path,

@@ -102,6 +102,9 @@ class Experiment:
     x_axis: ClassVar[str | None] = None
     log_y: ClassVar[bool] = True
     labels: ClassVar[dict[str, str]] = {}
+    #: False: skip the generic one-figure-per-metric plots (an experiment whose own ``figures``
+    #: hook draws everything, and whose metrics are many, e.g. one per iteration or bin)
+    generic_figures: ClassVar[bool] = True
 
     def points(self, config: ExperimentConfig) -> list[dict[str, Any]]:
         """Sweep points: a list of ``{parameter: scalar}``; the keys become result columns.

@@ -3,6 +3,7 @@
 from .arrays import (
     ArrayGeometry,
     direction_vectors,
+    horizontal_ura,
     steering_matrix,
     steering_matrix_derivatives,
     ula,
@@ -48,4 +49,5 @@ __all__ = [
     "ula",
     "ula_spacing",
     "ura",
+    "horizontal_ura",
 ]

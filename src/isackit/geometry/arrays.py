@@ -35,6 +35,7 @@ __all__ = [
     "ula",
     "ula_spacing",
     "ura",
+    "horizontal_ura",
 ]
 
 
@@ -328,3 +329,29 @@ def ura(num_y: int, num_z: int, spacing_y: float = 0.5, spacing_z: float | None 
         y, z = y - y.mean(), z - z.mean()
     pos = torch.stack([torch.zeros_like(y), y, z], dim=-1)
     return ArrayGeometry._from_float64(pos, wavelength, name or f"URA{my}x{mz}")
+
+
+def horizontal_ura(num_x: int, num_y: int, spacing: float = 0.5, wavelength: float = 1.0,
+                   centered: bool = False, name: str | None = None) -> ArrayGeometry:
+    r"""Uniform rectangular array in the horizontal x-y plane, facing up (seed 003's BS).
+
+    Element (p, q), p = 0..N_x−1, q = 0..N_y−1, has index m = p·N_y + q and position
+    r_m = (p d, q d, 0), d = ``spacing``·λ, so with u(φ, ϑ) (elevation up from the plane)
+    a_m(φ, ϑ) = exp(j 2π d cos ϑ (p cos φ + q sin φ) / λ).  (φ, ϑ) and (φ, −ϑ) give the
+    same response: search ϑ ∈ [0, π/2].  (:func:`ura` is the vertical y-z array.)
+
+    Example:
+        >>> horizontal_ura(4, 4).positions[5].tolist()
+        [0.5, 0.5, 0.0]
+    """
+    mx = check_positive_int(num_x, "num_x")
+    my = check_positive_int(num_y, "num_y")
+    check_positive(spacing, "spacing")
+    check_positive(wavelength, "wavelength")
+    xx, yy = torch.meshgrid(torch.arange(mx, dtype=torch.float64) * spacing * wavelength,
+                            torch.arange(my, dtype=torch.float64) * spacing * wavelength, indexing="ij")
+    x, y = xx.reshape(-1), yy.reshape(-1)
+    if centered:
+        x, y = x - x.mean(), y - y.mean()
+    pos = torch.stack([x, y, torch.zeros_like(x)], dim=-1)
+    return ArrayGeometry._from_float64(pos, wavelength, name or f"hURA{mx}x{my}")

@@ -12,6 +12,9 @@ from .base import ArrayModel, Impairment
 from .coupling import SEED004_COUPLING, MutualCoupling, seed004_coefficients, toeplitz_coupling_matrix
 from .displacement import ElementDisplacement
 from .distributions import (
+    ComplexGaussianErrors,
+    ElementErrorDistribution,
+    ErrorMoments,
     GainDistribution,
     GainPhaseDistribution,
     GaussianPhase,
@@ -47,6 +50,9 @@ __all__ = [
     "GainDistribution",
     "PhaseDistribution",
     "GainPhaseDistribution",
+    "ElementErrorDistribution",
+    "ComplexGaussianErrors",
+    "ErrorMoments",
     "RicianGain",
     "LogNormalGain",
     "UniformGain",

@@ -26,15 +26,50 @@ Phase laws (``circular_moment(n)`` = E[e^{jnψ}], ``sample()``):
 * :class:`GaussianPhase` (std): E[e^{jnψ}] = e^{-n² s²/2}.
 * :class:`UniformPhase` (low, high): E[e^{jnψ}] = (e^{jnh} - e^{jnl}) / (jn(h - l)).
 
+Higher moments (seed 003, Theorem 1 and Appendix A; the SDR analysis needs order 4):
+
+* ``GainDistribution.moment(n)`` = E[gⁿ].  Rician: E[gⁿ] = (2σ²)^{n/2} Γ(1 + n/2)
+  ₁F₁(−n/2; 1; −ν²/(2σ²)) — the *raw* moment with the complete Γ (the seed calls it the
+  "n-th central moment" and writes a lower incomplete Γ; see the S3 specification, X5).
+  ₁F₁(−n/2; 1; −x) is evaluated by the contiguous recurrence in its first argument
+  (DLMF 13.3.1) from ₁F₁(1/2; 1; −x) = e^{−x/2} I_0(x/2) and ₁F₁(−1/2; 1; −x) = L_{1/2}(−x)
+  (odd n) or from 1 and e^{−x} (even n), with exponentially scaled Bessel functions, so it
+  is stable for large ν/σ.  E[g²] = ν² + 2σ², E[g⁴] = ν⁴ + 8ν²σ² + 8σ⁴.
+* ``PhaseDistribution.circular_moment(n)`` = E[e^{jnψ}] for any integer n (von Mises:
+  e^{jn·loc} I_n(κ)/I_0(κ); the seed derives R_1 by Taylor series, it is exactly I_1/I_0).
+* :class:`ElementErrorDistribution` — the common interface of per-element error laws ζ:
+  ``raw_moment(a, b)`` = E[ζ^a ζ*^b] (for independent gain and phase,
+  E[g^{a+b}] E[e^{j(a−b)ψ}]), ``central_moment(a, b)`` = E[(ζ−μ)^a (ζ−μ)*^b] by the binomial
+  expansion, and :meth:`~ElementErrorDistribution.moments` — the :class:`ErrorMoments`
+  (μ, v, p̃, t₃, t₄) that the statistical likelihood, the average CRLB and the average-SDR
+  analysis of seed 003 use: μ = E ζ, v = E|ζ−μ|², p̃ = E(ζ−μ)², t₃ = E[(ζ−μ)|ζ−μ|²],
+  t₄ = E|ζ−μ|⁴.
+* :class:`ComplexGaussianErrors` (μ, v): ζ ~ CN(μ, v), the complex-Gaussian law with the
+  same mean and variance as another law (``ComplexGaussianErrors.matching(law)``): p̃ = 0,
+  t₃ = 0, t₄ = 2v².  It is the law the seed's likelihood *assumes* ("gain-phase defects
+  follow a complex Gaussian distribution"); drawing from it gives the data the statistical
+  MLE and its CRLB are exact for.
+
 All samplers take an explicit ``torch.Generator``; the generator's device must match
 ``device``.  Moments are returned as 0-d tensors of the requested dtype (float64 default).
+
+Example:
+    >>> law = GainPhaseDistribution(RicianGain(1.0, 0.1), VonMisesPhase(10.0))
+    >>> m = law.moments()
+    >>> round(m.mean.real, 6), round(m.variance, 6), round(m.pseudo_variance.real, 6)
+    (0.953355, 0.111114, -0.0824)
+    >>> round(float(RicianGain(1.0, 0.1).moment(3)), 6)
+    1.045113
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+from scipy import special as _sp
+
 from .._dtypes import complex_dtype
 
 __all__ = [
@@ -47,6 +82,9 @@ __all__ = [
     "GaussianPhase",
     "UniformPhase",
     "GainPhaseDistribution",
+    "ElementErrorDistribution",
+    "ComplexGaussianErrors",
+    "ErrorMoments",
 ]
 
 
@@ -81,6 +119,43 @@ class GainDistribution:
 
     def second_moment(self, dtype=torch.float64) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+    def moment(self, n: int, dtype=torch.float64) -> torch.Tensor:
+        """E[gⁿ] for an integer n ≥ 0 (real 0-d).  Laws without a closed form for n > 2 raise."""
+        n = _check_order(n)
+        if n == 0:
+            return torch.ones((), dtype=dtype)
+        if n == 1:
+            return self.mean(dtype)
+        if n == 2:
+            return self.second_moment(dtype)
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form moment of order {n}")
+
+
+def _check_order(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"moment order must be a non-negative integer, got {n!r}")
+    return n
+
+
+def _kummer_neg_half_orders(n: int, x: float) -> float:
+    r"""₁F₁(−n/2; 1; −x) for an integer n ≥ 0 and x ≥ 0.
+
+    Contiguous recurrence in a (DLMF 13.3.1 with b = 1, z = −x):
+    M(a−1) = [a M(a+1) − (2a − 1 − x) M(a)] / (1 − a), started from
+    (M(1/2), M(−1/2)) = (e^{−x/2} I_0(x/2), L_{1/2}(−x)) for odd n and (M(1), M(0)) = (e^{−x}, 1)
+    for even n.
+    """
+    if n % 2:
+        h = x / 2
+        i0e, i1e = float(_sp.i0e(h)), float(_sp.i1e(h))
+        upper, cur, a = i0e, (1 + x) * i0e + x * i1e, -0.5
+    else:
+        upper, cur, a = math.exp(-x), 1.0, 0.0
+    while a > -n / 2:
+        upper, cur = cur, (a * upper - (2 * a - 1 - x) * cur) / (1 - a)
+        a -= 1.0
+    return cur
 
 
 class PhaseDistribution:
@@ -119,6 +194,15 @@ class RicianGain(GainDistribution):
     def second_moment(self, dtype=torch.float64):
         return torch.tensor(2 * self.sigma ** 2 + self.nu ** 2, dtype=dtype)
 
+    def moment(self, n: int, dtype=torch.float64):
+        """E[gⁿ] = (2σ²)^{n/2} Γ(1 + n/2) ₁F₁(−n/2; 1; −ν²/(2σ²)) (seed 003, Theorem 1)."""
+        n = _check_order(n)
+        if n in (1, 2):
+            return super().moment(n, dtype)
+        x = self.nu ** 2 / (2 * self.sigma ** 2)
+        val = (2 * self.sigma ** 2) ** (n / 2) * math.gamma(1 + n / 2) * _kummer_neg_half_orders(n, x)
+        return torch.tensor(val, dtype=dtype)
+
 
 class LogNormalGain(GainDistribution):
     """Gain with a Gaussian error in dB: g = 10^{X/20}, X ~ N(0, std_db²)."""
@@ -142,6 +226,11 @@ class LogNormalGain(GainDistribution):
 
     def second_moment(self, dtype=torch.float64):
         return torch.tensor(math.exp(2 * self._a ** 2), dtype=dtype)
+
+    def moment(self, n: int, dtype=torch.float64):
+        """E[gⁿ] = e^{n² a²/2}."""
+        n = _check_order(n)
+        return torch.tensor(math.exp((n * self._a) ** 2 / 2), dtype=dtype)
 
 
 class UniformGain(GainDistribution):
@@ -167,6 +256,13 @@ class UniformGain(GainDistribution):
         lo, hi = self.low, self.high
         return torch.tensor((lo * lo + lo * hi + hi * hi) / 3, dtype=dtype)
 
+    def moment(self, n: int, dtype=torch.float64):
+        """E[gⁿ] = (hⁿ⁺¹ − lⁿ⁺¹) / ((n + 1)(h − l))."""
+        n = _check_order(n)
+        lo, hi = self.low, self.high
+        val = lo ** n if hi == lo else (hi ** (n + 1) - lo ** (n + 1)) / ((n + 1) * (hi - lo))
+        return torch.tensor(val, dtype=dtype)
+
 
 class VonMisesPhase(PhaseDistribution):
     """Von Mises phase, concentration κ > 0 and location ``loc`` (seed 003: loc = 0)."""
@@ -181,7 +277,7 @@ class VonMisesPhase(PhaseDistribution):
         return f"VonMisesPhase(kappa={self.kappa}, loc={self.loc})"
 
     def bessel_ratio(self, n: int = 1, dtype=torch.float64) -> torch.Tensor:
-        """I_n(κ)/I_0(κ) for n ∈ {0, 1, 2} (exponentially scaled Bessel functions)."""
+        """I_n(κ)/I_0(κ) for an integer n ≥ 0 (exponentially scaled Bessel functions)."""
         k = torch.tensor(self.kappa, dtype=torch.float64)
         r1 = torch.special.i1e(k) / torch.special.i0e(k)
         if n == 0:
@@ -191,8 +287,10 @@ class VonMisesPhase(PhaseDistribution):
         elif n == 2:
             # I_2 = I_0 - (2/κ) I_1; series κ²/8 - κ⁴/96 for small κ (cancellation)
             out = torch.where(k < 1e-3, k ** 2 / 8 - k ** 4 / 96, 1 - 2 * r1 / k)
+        elif isinstance(n, int) and not isinstance(n, bool) and n > 2:
+            out = torch.tensor(float(_sp.ive(n, self.kappa) / _sp.ive(0, self.kappa)), dtype=torch.float64)
         else:
-            raise ValueError(f"bessel_ratio supports n in (0, 1, 2), got {n}")
+            raise ValueError(f"bessel_ratio needs an integer n >= 0, got {n!r}")
         return out.to(dtype)
 
     def circular_moment(self, n: int = 1, dtype=torch.float64):
@@ -266,12 +364,112 @@ class UniformPhase(PhaseDistribution):
         return torch.tensor(val, dtype=complex_dtype(dtype))
 
 
-class GainPhaseDistribution:
+@dataclass(frozen=True)
+class ErrorMoments:
+    r"""Central moments of a per-element error ζ (Python numbers, double precision).
+
+    Attributes:
+        mean: μ = E[ζ] (complex).
+        variance: v = E|ζ − μ|² (real ≥ 0).
+        pseudo_variance: p̃ = E[(ζ − μ)²] (complex; real and usually negative for a
+            von Mises phase with loc = 0: the errors are improper).
+        third: t₃ = E[(ζ − μ)|ζ − μ|²] (complex).
+        fourth: t₄ = E|ζ − μ|⁴ (real ≥ 0).
+    """
+
+    mean: complex
+    variance: float
+    pseudo_variance: complex
+    third: complex
+    fourth: float
+
+    @classmethod
+    def ideal(cls) -> ErrorMoments:
+        """ζ ≡ 1 (no errors): μ = 1, every central moment 0."""
+        return cls(1.0 + 0j, 0.0, 0j, 0j, 0.0)
+
+
+class ElementErrorDistribution:
+    r"""Law of i.i.d. complex per-element errors ζ_m (interface).
+
+    Subclasses implement :meth:`sample` and :meth:`raw_moment`; every other moment follows.
+    """
+
+    def sample(self, num_elements: int, batch_shape=(), generator=None, dtype=torch.float32,
+               device=None) -> torch.Tensor:  # pragma: no cover - interface
+        """Draw ζ ``(*batch_shape, M)`` complex (complex128 for float64)."""
+        raise NotImplementedError
+
+    def raw_moment(self, a: int, b: int, dtype=torch.float64) -> torch.Tensor:  # pragma: no cover
+        """E[ζ^a ζ*^b] (complex 0-d)."""
+        raise NotImplementedError
+
+    def central_moment(self, a: int, b: int, dtype=torch.float64) -> torch.Tensor:
+        r"""E[(ζ − μ)^a (ζ − μ)*^b] = Σ_{i,j} C(a,i) C(b,j) (−μ)^{a−i} (−μ*)^{b−j} E[ζ^i ζ*^j]."""
+        a, b = _check_order(a), _check_order(b)
+        mu = complex(self.raw_moment(1, 0))
+        tot = 0j
+        for i in range(a + 1):
+            for j in range(b + 1):
+                tot += (math.comb(a, i) * math.comb(b, j) * (-mu) ** (a - i) * (-mu.conjugate()) ** (b - j)
+                        * complex(self.raw_moment(i, j)))
+        return torch.tensor(tot, dtype=complex_dtype(dtype))
+
+    def moments(self) -> ErrorMoments:
+        """The :class:`ErrorMoments` (μ, v, p̃, t₃, t₄) of this law."""
+        return ErrorMoments(
+            mean=complex(self.raw_moment(1, 0)),
+            variance=max(float(self.central_moment(1, 1).real), 0.0),
+            pseudo_variance=complex(self.central_moment(2, 0)),
+            third=complex(self.central_moment(2, 1)),
+            fourth=max(float(self.central_moment(2, 2).real), 0.0),
+        )
+
+    # -- first and second moments (seed 003, (9)-(12)) --------------------------------------
+    def mean(self, dtype=torch.float64) -> torch.Tensor:
+        """μ = E[ζ] (complex 0-d)."""
+        return self.raw_moment(1, 0, dtype)
+
+    def second_moment(self, dtype=torch.float64) -> torch.Tensor:
+        """E[|ζ|²] (real 0-d)."""
+        return self.raw_moment(1, 1, torch.float64).real.to(dtype)
+
+    def pseudo_second_moment(self, dtype=torch.float64) -> torch.Tensor:
+        """E[ζ²] (complex 0-d)."""
+        return self.raw_moment(2, 0, dtype)
+
+    def variance(self, dtype=torch.float64) -> torch.Tensor:
+        """v = E[|ζ - μ|²] = E|ζ|² - |μ|²."""
+        return (self.second_moment(torch.float64) - self.mean().abs() ** 2).to(dtype)
+
+    def correlation(self, num_elements: int, dtype=torch.float64, device=None) -> torch.Tensor:
+        """E[ζ ζ^H] = |μ|² 1 1^T + v I, ``(M, M)`` complex."""
+        m = int(num_elements)
+        mu2 = float(self.mean().abs() ** 2)
+        v = float(self.variance())
+        out = torch.full((m, m), mu2, dtype=dtype, device=device) + v * torch.eye(m, dtype=dtype, device=device)
+        return out.to(complex_dtype(dtype))
+
+    def covariance(self, num_elements: int, dtype=torch.float64, device=None) -> torch.Tensor:
+        """Cov(ζ) = E[(ζ - μ)(ζ - μ)^H] = v I, ``(M, M)`` complex (independent elements)."""
+        m = int(num_elements)
+        return (float(self.variance()) * torch.eye(m, dtype=dtype, device=device)).to(complex_dtype(dtype))
+
+    def pseudo_covariance(self, num_elements: int, dtype=torch.float64, device=None) -> torch.Tensor:
+        """E[(ζ - μ)(ζ - μ)^T] = (E[ζ²] - μ²) I, ``(M, M)`` complex."""
+        m = int(num_elements)
+        val = complex(self.pseudo_second_moment() - self.mean() ** 2)
+        return val * torch.eye(m, dtype=complex_dtype(dtype), device=device)
+
+
+class GainPhaseDistribution(ElementErrorDistribution):
     r"""Joint law of independent per-element errors c_m = g_m e^{jψ_m} (seed 003).
 
     Args:
         gain: a :class:`GainDistribution` (e.g. ``RicianGain(ν, σ)``).
         phase: a :class:`PhaseDistribution` (e.g. ``VonMisesPhase(κ)``).
+
+    Raw moments: E[c^a c*^b] = E[g^{a+b}] E[e^{j(a−b)ψ}] (gain independent of phase).
 
     Example:
         >>> d = GainPhaseDistribution(RicianGain(1.0, 0.1), VonMisesPhase(10.0))
@@ -304,7 +502,12 @@ class GainPhaseDistribution:
         g, psi = self.sample_gain_phase(num_elements, batch_shape, generator, dtype, device)
         return torch.polar(g, psi)
 
-    # -- moments --------------------------------------------------------------------------
+    def raw_moment(self, a: int, b: int, dtype=torch.float64) -> torch.Tensor:
+        """E[c^a c*^b] = E[g^{a+b}] E[e^{j(a−b)ψ}] (complex 0-d)."""
+        a, b = _check_order(a), _check_order(b)
+        val = self.gain.moment(a + b, torch.float64) * self.phase.circular_moment(a - b, torch.float64)
+        return val.to(complex_dtype(dtype))
+
     def mean(self, dtype=torch.float64) -> torch.Tensor:
         """μ = E[c] = E[g] E[e^{jψ}] (complex 0-d)."""
         return (self.gain.mean(torch.float64) * self.phase.circular_moment(1)).to(complex_dtype(dtype))
@@ -317,25 +520,56 @@ class GainPhaseDistribution:
         """E[c²] = E[g²] E[e^{j2ψ}] (complex 0-d)."""
         return (self.gain.second_moment(torch.float64) * self.phase.circular_moment(2)).to(complex_dtype(dtype))
 
-    def variance(self, dtype=torch.float64) -> torch.Tensor:
-        """v = E[|c - μ|²] = E[g²] - |μ|²."""
-        return (self.gain.second_moment(torch.float64) - self.mean().abs() ** 2).to(dtype)
 
-    def correlation(self, num_elements: int, dtype=torch.float64, device=None) -> torch.Tensor:
-        """E[c c^H] = |μ|² 1 1^T + v I, ``(M, M)`` complex."""
-        m = int(num_elements)
-        mu2 = float(self.mean().abs() ** 2)
-        v = float(self.variance())
-        out = torch.full((m, m), mu2, dtype=dtype, device=device) + v * torch.eye(m, dtype=dtype, device=device)
-        return out.to(complex_dtype(dtype))
+class ComplexGaussianErrors(ElementErrorDistribution):
+    r"""ζ ~ CN(μ, v): circular complex-Gaussian errors around a mean μ (seed 003's model law).
 
-    def covariance(self, num_elements: int, dtype=torch.float64, device=None) -> torch.Tensor:
-        """Cov(c) = E[(c - μ)(c - μ)^H] = v I, ``(M, M)`` complex (independent elements)."""
-        m = int(num_elements)
-        return (float(self.variance()) * torch.eye(m, dtype=dtype, device=device)).to(complex_dtype(dtype))
+    Raw moments: with ζ = μ + δ, E[δ^i δ*^j] = i! vⁱ δ_ij, so
+    E[ζ^a ζ*^b] = Σ_i C(a,i) C(b,i) i! vⁱ μ^{a−i} μ*^{b−i};  p̃ = 0, t₃ = 0, t₄ = 2v².
 
-    def pseudo_covariance(self, num_elements: int, dtype=torch.float64, device=None) -> torch.Tensor:
-        """E[(c - μ)(c - μ)^T] = (E[c²] - μ²) I, ``(M, M)`` complex."""
+    Args:
+        mean: μ (complex or real).
+        variance: v ≥ 0.
+
+    Example:
+        >>> law = GainPhaseDistribution(RicianGain(1.0, 0.1), VonMisesPhase(10.0))
+        >>> g = ComplexGaussianErrors.matching(law)
+        >>> round(g.moments().variance, 6), g.moments().pseudo_variance
+        (0.111114, 0j)
+    """
+
+    def __init__(self, mean: complex = 1.0, variance: float = 0.0):
+        mu = complex(mean)
+        if not (math.isfinite(mu.real) and math.isfinite(mu.imag)):
+            raise ValueError(f"mean must be finite, got {mean}")
+        self.mean_value = mu
+        self.variance_value = _check_float(variance, "variance")
+
+    @classmethod
+    def matching(cls, law: ElementErrorDistribution) -> ComplexGaussianErrors:
+        """The complex-Gaussian law with ``law``'s mean and variance."""
+        if not isinstance(law, ElementErrorDistribution):
+            raise TypeError(f"law must be an ElementErrorDistribution, got {type(law).__name__}")
+        return cls(complex(law.mean()), float(law.variance()))
+
+    def __repr__(self):
+        return f"ComplexGaussianErrors(mean={self.mean_value}, variance={self.variance_value})"
+
+    def sample(self, num_elements: int, batch_shape=(), generator=None, dtype=torch.float32,
+               device=None) -> torch.Tensor:
         m = int(num_elements)
-        val = complex(self.pseudo_second_moment() - self.mean() ** 2)
-        return val * torch.eye(m, dtype=complex_dtype(dtype), device=device)
+        if m <= 0:
+            raise ValueError(f"num_elements must be a positive integer, got {num_elements}")
+        shape = (*_shape(batch_shape), m)
+        z = torch.randn((*shape, 2), generator=generator, dtype=dtype, device=device)
+        z = torch.view_as_complex(z.contiguous()) * math.sqrt(self.variance_value / 2)
+        return z + torch.tensor(self.mean_value, dtype=z.dtype, device=z.device)
+
+    def raw_moment(self, a: int, b: int, dtype=torch.float64) -> torch.Tensor:
+        a, b = _check_order(a), _check_order(b)
+        mu, v = self.mean_value, self.variance_value
+        tot = 0j
+        for i in range(min(a, b) + 1):
+            tot += math.comb(a, i) * math.comb(b, i) * math.factorial(i) * v ** i * mu ** (a - i) \
+                * mu.conjugate() ** (b - i)
+        return torch.tensor(tot, dtype=complex_dtype(dtype))

@@ -17,8 +17,8 @@ padding k//2) → CReLU → flatten → ComplexLinear(→ hidden) → CReLU → 
 :mod:`isackit.learning.complex` (real-block form W z = (A x_r - B x_i) + j(B x_r + A x_i)).
 
 Loss (25): L = mean over windows of (θ̂ - θ)² + (φ̂ - φ)² + (δ̂ - δ)²; training goes through
-the one loop :func:`~isackit.learning.training.fit` (:func:`train_c2vnn`), with the best
-validation weights kept.
+the one loop :func:`~isackit.learning.training.fit` (:func:`train_c2vnn`) on fresh synthetic
+minibatches (or a fixed set), with the best validation weights kept.
 
 Complexity (seed eqs. 47-48): H_out = ⌊(H_in + 2p - k)/s⌋ + 1 per axis and
 4·C_out·C_in·k_h·k_w·H_out·W_out real multiplications per complex convolution
@@ -257,36 +257,47 @@ def _loss(model: C2VNN, T: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (model(T) - y).square().sum(-1).mean()
 
 
-def train_c2vnn(model: C2VNN, windows: torch.Tensor, labels: torch.Tensor, config: TrainingConfig,
-                seed: int, *, validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+def train_c2vnn(model: C2VNN, data, config: TrainingConfig, seed: int, *,
+                validation: tuple[torch.Tensor, torch.Tensor] | None = None,
                 progress: Callable[[int, int, str], None] | None = None, what: str = "IFFT-C2VNN",
                 checkpoint_dir: str | Path | None = None, identity: Mapping[str, Any] | None = None
                 ) -> TrainingLog:
-    r"""Train on a fixed set of normalised windows with the MSE loss (25), through :func:`fit`.
-
-    Every epoch e visits the training windows once in the order of a generator seeded with
-    ``derive_seed(seed, "epoch", e)`` (so a resumed training repeats the same minibatches);
-    minibatches of ``config.batch_size``; ``config.steps`` minibatches in all.  With
-    ``validation`` the validation loss is logged at every logged step and the weights with the
-    lowest one are restored at the end (the best-validation checkpoint).
+    r"""Train with the MSE loss (25) through :func:`fit`; ``config.steps`` minibatches.
 
     Args:
-        windows: ``(P, W, D)`` complex, labels ``(P, 3)`` real (θ, φ in rad, δ in bins).
+        data: either ``sample(batch_size, generator) -> (windows (P, W, D), labels (P, 3))``,
+            a source of fresh synthetic minibatches drawn from a generator seeded with
+            ``seed`` (checkpointed by :func:`fit`, so a resumed training repeats the same
+            batches), or a fixed set ``(windows, labels)`` visited once per epoch in the
+            order of a generator seeded with ``derive_seed(seed, "epoch", e)``.
+        validation: fixed ``(windows, labels)``; the validation loss is logged at every
+            logged step and the weights with the lowest one are restored at the end (the
+            best-validation checkpoint).
     """
-    P = windows.shape[0]
-    if labels.shape != (P, 3):
-        raise ValueError(f"labels must be (P={P}, 3), got {tuple(labels.shape)}")
-    bs = min(config.batch_size, P)
-    per_epoch = max(1, P // bs)
     state: dict[str, Any] = {"epoch": -1, "perm": None}
+    generators = {}
+    if callable(data):
+        g = make_generator(seed, "data")
+        generators["data"] = g
 
-    def step(t: int):
-        e, i = divmod(t, per_epoch)
-        if e != state["epoch"]:
-            g = make_generator(seed, "epoch", e)
-            state["epoch"], state["perm"] = e, torch.randperm(P, generator=g).to(windows.device)
-        idx = state["perm"][i * bs:(i + 1) * bs]
-        return _loss(model, windows[idx], labels[idx])
+        def step(t: int):
+            T, y = data(config.batch_size, g)
+            return _loss(model, T, y)
+    else:
+        windows, labels = data
+        P = windows.shape[0]
+        if labels.shape != (P, 3):
+            raise ValueError(f"labels must be (P={P}, 3), got {tuple(labels.shape)}")
+        bs = min(config.batch_size, P)
+        per_epoch = max(1, P // bs)
+
+        def step(t: int):
+            e, i = divmod(t, per_epoch)
+            if e != state["epoch"]:
+                ge = make_generator(seed, "epoch", e)
+                state["epoch"], state["perm"] = e, torch.randperm(P, generator=ge).to(windows.device)
+            idx = state["perm"][i * bs:(i + 1) * bs]
+            return _loss(model, windows[idx], labels[idx])
 
     best: dict[str, Any] = {"loss": math.inf, "state": None}
     monitor = None
@@ -299,7 +310,7 @@ def train_c2vnn(model: C2VNN, windows: torch.Tensor, labels: torch.Tensor, confi
                 best["loss"], best["state"] = v, copy.deepcopy(m.state_dict())
             return {"validation": v}
 
-    log = fit(model, step, config, progress=progress, what=what,
+    log = fit(model, step, config, generators=generators, progress=progress, what=what,
               monitor=monitor, checkpoint_dir=checkpoint_dir, identity=identity)
     if best["state"] is not None:
         model.load_state_dict(best["state"])

@@ -28,6 +28,8 @@ from .constellations import (
     symbol_error_rate,
 )
 from .estimation import ls_channel_estimate, ls_subframe_estimates
+from .frames import COHERENCES, FrameLayout, draw_element_errors, received_frame, uplink_signal
+from .mrc import mrc_combine, mrc_sinr, rebuilt_channels, sum_rate
 from .measured import (
     MeasuredCSI,
     MeasuredDataError,
@@ -67,6 +69,9 @@ __all__ = [
     "narrowband_channel", "miso_received_signal",
     # estimation
     "ls_channel_estimate", "ls_subframe_estimates",
+    # PASCAL frames (seed 003) and MRC
+    "COHERENCES", "FrameLayout", "uplink_signal", "draw_element_errors", "received_frame",
+    "rebuilt_channels", "mrc_combine", "mrc_sinr", "sum_rate",
     # measured CSI files (seed 002)
     "MeasuredCSI", "MeasuredDataError", "load_measured_csi", "save_measured_csi", "estimate_phase_error",
     # precoders

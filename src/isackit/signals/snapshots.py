@@ -30,7 +30,7 @@ import torch
 
 from .._checks import as_tensor, check_complex, check_finite, check_ndim_at_least, check_positive_int
 from .random import _pad_right, awgn, complex_normal, db_to_linear
-from .._dtypes import complex_dtype
+from .._dtypes import complex_dtype, rank_threshold, tolerance
 
 __all__ = [
     "source_covariance",
@@ -132,11 +132,15 @@ def _psd_sqrt(P: torch.Tensor) -> torch.Tensor:
     Cholesky when P is positive definite (differentiable everywhere); otherwise (singular P,
     e.g. coherent sources) the eigendecomposition U Λ^{1/2}.
     """
+    scale = P.abs().flatten(-2).amax(-1).clamp_min(torch.finfo(P.real.dtype).tiny)
+    if bool(((P - P.mH).abs().flatten(-2).amax(-1) > tolerance(P.dtype, condition=P.shape[-1]) * scale).any()):
+        raise ValueError("source_cov must be Hermitian (P = P^H)")
     L, info = torch.linalg.cholesky_ex(P)
     if not bool((info != 0).any()):
         return L
     w, U = torch.linalg.eigh(P)
-    if bool((w < -1e-6 * w.abs().amax(-1, keepdim=True).clamp_min(1e-30)).any()):
+    # eigenvalues of a PSD matrix are computed to about n·eps·λmax: more negative is indefinite
+    if bool((w < -rank_threshold(w.dtype, w.shape[-1]) * w.abs().amax(-1, keepdim=True)).any()):
         raise ValueError("source_cov must be positive semidefinite")
     return U * torch.sqrt(torch.clamp(w, min=0.0)).unsqueeze(-2).to(U.dtype)
 

@@ -26,4 +26,5 @@ BUILTIN: dict[str, str] = {
     "positioning": "isackit.experiments.plugins.positioning",
     "bistatic": "isackit.experiments.plugins.bistatic",
     "direction_finding": "isackit.experiments.plugins.direction_finding",
+    "pascal": "isackit.experiments.plugins.pascal",
 }

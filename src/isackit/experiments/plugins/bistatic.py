@@ -7,7 +7,8 @@ Panels (the sweep point's ``panel``; ``x`` is the panel's swept value, ``param``
 * ``accuracy`` (seed Figs. 4, 5 and 6) — random scenes of the S1 prior at SNR ``x`` (dB): the
   methods in ``methods`` on the LS CSI; metrics ``aoa_mse_rad2``, ``aod_mse_rad2`` (rad²),
   ``delay_mse_tres2`` (T_res²) after optimal assignment to the true paths, ``miss_rate``
-  (paths an estimator did not return); bound rows ``CRB`` (mean over the scenes of the
+  (paths an estimator did not return), ``outlier_rate`` (paths with an angle error above
+  ``outlier_angle_deg`` or a ToA error above ``outlier_delay``·T_res, or missed); bound rows ``CRB`` (mean over the scenes of the
   per-path CRB, :func:`isackit.bounds.channel.crb_bistatic`).  Fig. 5 (the SNR-training
   study) reads the ``IFFT-C2VNN (s dB)`` specialists and the mixed model from this panel.
 * ``latency`` (seed Table II) — per-scene latency at batch 1 and batched throughput
@@ -54,12 +55,13 @@ from ...estimators.joint import angle_angle_delay_bartlett, angle_angle_delay_mu
 from ...estimators.joint_likelihood import angle_angle_delay_dml
 from ...estimators.parametric import _check_sizes, paraming, paraming_doppler
 from ...learning.c2vnn import C2VNNConfig
-from ...learning.store import ModelStore
+from ...learning.store import ModelStore, default_model_root
 from ...metrics import assignment_errors
 from ...systems.bistatic import ScenarioConfig, arrays, channel, observe, pair_paths, sample_paths
+from ...systems.bistatic.scenario import observe_per_symbol
 from ...systems.bistatic.complexity import operation_counts
 from ...systems.bistatic.learned import C2VNNTraining, c2vnn_doppler, c2vnn_paths, trained_c2vnn
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, RelativePath, inside
 from ..registry import Experiment, register_experiment
 from ..units import Row, UnitResult, WorkUnit, bound_row, mean_row
 
@@ -109,7 +111,7 @@ class C2VNNSettings(StrictModel):
     train_amplitude: Literal["unit", "swerling1"] = "swerling1"
     mixed_snr_db: list[float] = [-20.0, 30.0]
     specialist_snr_db: list[float] = [-10.0, 0.0, 10.0, 20.0, 30.0]
-    model_dir: str = "models/bistatic"
+    model_dir: RelativePath = "bistatic"  # a folder inside the model cache (learning.store.default_model_root)
 
     def architecture(self, window: int) -> C2VNNConfig:
         return C2VNNConfig(window=window, conv_channels=self.conv_channels, kernel=self.kernel, hidden=self.hidden)
@@ -135,7 +137,12 @@ class ResolutionSettings(StrictModel):
 
 
 class DopplerSettings(StrictModel):
+    """``channel = "subframe"``: constant within each sub-frame (the model of the bound);
+    ``"symbol"``: Doppler per OFDM symbol, LS per sub-frame (the estimate no longer fits the
+    model exactly; the extra error is the model mismatch)."""
+
     snr_db: list[float] = Field([-10.0, 0.0, 10.0, 20.0, 30.0], min_length=1)
+    channel: Literal["subframe", "symbol"] = "subframe"
     methods: list[Literal["per_subframe", "shared_geometry", "ifft_c2vnn"]] = [
         "per_subframe", "shared_geometry", "ifft_c2vnn"]
 
@@ -168,6 +175,8 @@ class BistaticConfig(ExperimentConfig):
     doppler: DopplerSettings = DopplerSettings()
     latency: LatencySettings = LatencySettings()
     complexity: ComplexitySettings = ComplexitySettings()
+    outlier_angle_deg: float = Field(5.0, gt=0)     # ≈ HPBW_r / 2 for M_r = 10
+    outlier_delay: float = Field(0.5, gt=0)         # in T_res
 
     @field_validator("panels", "methods")
     @classmethod
@@ -229,7 +238,8 @@ _STORES: dict[str, ModelStore] = {}
 def _c2vnn(config: BistaticConfig, key: str, unit: WorkUnit | None, artifacts: list):
     """The trained IFFT-C2VNN of ``key`` ("mixed", "variant" or "specialist:<snr>")."""
     c = config.c2vnn
-    store = _STORES.setdefault(c.model_dir, ModelStore(c.model_dir))
+    root = inside(default_model_root(), c.model_dir)
+    store = _STORES.setdefault(str(root), ModelStore(root))
     if key == "mixed":
         arch, snr, label = c.architecture(c.window), c.mixed_snr_db, "mixed SNR"
     elif key == "variant":
@@ -282,12 +292,19 @@ def _errors(est: torch.Tensor, truth: torch.Tensor, tres: float, df: float) -> t
     return assignment_errors(e, t, weights=weights, period=period)
 
 
-def _error_rows(name: str, err: torch.Tensor, trials: int) -> list[Row]:
+def _error_rows(name: str, err: torch.Tensor, trials: int, config: BistaticConfig) -> list[Row]:
+    """MSE rows per parameter, the miss rate, and the outlier rate: the fraction of paths with
+    an angle error above ``outlier_angle_deg`` or a ToA error above ``outlier_delay`` T_res
+    (missed paths count as outliers)."""
     rows = [mean_row(name, "aoa_mse_rad2", err[..., 0] ** 2, trials),
             mean_row(name, "aod_mse_rad2", err[..., 1] ** 2, trials)]
-    if err.shape[-1] > 2:
+    lim = torch.tensor([math.radians(config.outlier_angle_deg)] * 2 + [config.outlier_delay], dtype=err.dtype)
+    P = err.shape[-1]
+    if P > 2:
         rows.append(mean_row(name, "delay_mse_tres2", err[..., 2] ** 2, trials))
     rows.append(mean_row(name, "miss_rate", torch.isnan(err).any(-1).double(), trials))
+    out = (err.abs() > lim[:P]).any(-1) | torch.isnan(err).any(-1)
+    rows.append(mean_row(name, "outlier_rate", out.double(), trials))
     return rows
 
 
@@ -330,7 +347,7 @@ def _accuracy(config: BistaticConfig, unit: WorkUnit, g: torch.Generator):
             H = Hhat[:n]
         est = _estimates(config, key, H, unit, artifacts)
         err = _errors(est, truth[:n], sc.delay_resolution, sc.subcarrier_spacing_hz)
-        rows += _error_rows(name, err, n)
+        rows += _error_rows(name, err, n, config)
     rows += _crb_rows(config, paths, s2, X)
     return _result(rows, artifacts)
 
@@ -347,7 +364,7 @@ def _timing_offset(config: BistaticConfig, unit: WorkUnit, g: torch.Generator):
             continue
         est = _estimates(config, key, Hhat, unit, artifacts)
         err = _errors(est, paths.truth, sc.delay_resolution, sc.subcarrier_spacing_hz)
-        rows += _error_rows(names[key], err, B)
+        rows += _error_rows(names[key], err, B, config)
         rows.append(mean_row(names[key], "delay_bias_tres", err[..., 2], B))
     rows += _crb_rows(config, paths, s2, X)
     return _result(rows, artifacts)
@@ -365,7 +382,7 @@ def _resolution(config: BistaticConfig, unit: WorkUnit, g: torch.Generator):
     rx, tx = arrays(sc)
     est = paraming(Hhat, rx, tx, 2, sc.subcarrier_spacing_hz, **_paraming_kw(config)).estimates
     err = _errors(est, paths.truth, sc.delay_resolution, sc.subcarrier_spacing_hz)
-    rows = _error_rows("PARAMING", err, B)
+    rows = _error_rows("PARAMING", err, B, config)
     col = 0 if r.separation == "aoa" else 1
     rows.append(mean_row("PARAMING", "resolved_rate", (err[..., col].abs() < sep / 2).all(-1).double(), B))
     sub = config.model_copy(update={"scenario": sc})
@@ -377,7 +394,11 @@ def _doppler(config: BistaticConfig, unit: WorkUnit, g: torch.Generator):
     sc, B = config.scenario, unit.trials
     snr = float(unit.point["x"])
     paths = sample_paths(sc, B, g)
-    Hhat, X, s2 = observe(sc, channel(sc, paths, subframes=True), snr, g)  # (B, S, N, M_r, M_t)
+    if config.doppler.channel == "subframe":
+        Hhat, X, s2 = observe(sc, channel(sc, paths, subframes=True), snr, g)  # (B, S, N, M_r, M_t)
+    else:
+        Hhat, s2 = observe_per_symbol(sc, paths, snr, g)
+        X = None
     rx, tx = arrays(sc)
     truth = torch.cat([paths.truth, paths.doppler[..., None]], -1)
     rows, artifacts = [], []
@@ -400,7 +421,7 @@ def _doppler(config: BistaticConfig, unit: WorkUnit, g: torch.Generator):
         rows += [mean_row(labels[m], "doppler_mse_hz2", nu_err ** 2, B),
                  mean_row(labels[m], "doppler_mae_hz", nu_err.abs(), B),
                  mean_row(labels[m], "aoa_mse_rad2", err[..., 0] ** 2, B)]
-    kw = dict(num_pilots=sc.symbols_per_subframe) if sc.pilots == "orthogonal" else dict(pilots=X)
+    kw = dict(pilots=X) if (sc.pilots == "qpsk" and X is not None) else dict(num_pilots=sc.symbols_per_subframe)
     crb = crb_bistatic(rx, tx, paths.aoa, paths.aod, paths.delay, paths.gain, sc.ofdm, s2,
                        dopplers=paths.doppler, subframe_period=sc.subframe_period, num_subframes=sc.num_subframes,
                        **kw)

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...plotting import save_figure
+from ..plotting import save_figure
 
 __all__ = ["bistatic_figures", "summary_table"]
 
@@ -214,7 +214,7 @@ def _fig9(df, out: Path) -> list[Path]:
 
 def bistatic_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir) -> list[Path]:
     """All seed-style figures that the run's panels support (see the module docstring)."""
-    from ...plotting import _use_agg
+    from ..plotting import _use_agg
 
     _use_agg()  # non-interactive backend
     out = Path(out_dir)

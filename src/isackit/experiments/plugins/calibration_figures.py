@@ -1,5 +1,5 @@
 r"""Figures of the ``calibration`` experiment (S0, seed 000), drawn after the generic per-metric
-figures by :func:`isackit.plotting.plot_results` (``isackit run`` and ``isackit plot``).
+figures by :func:`isackit.experiments.plotting.plot_results` (``isackit run`` and ``isackit plot``).
 
 * ``tradeoff`` — the sensing–communication trade-off: GOSPA and RMSE (m) against the SER,
   one point per ISAC loss weight w (labelled with its value) for each unsupervised loss, with

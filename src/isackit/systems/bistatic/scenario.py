@@ -22,7 +22,8 @@ from ...impairments import ArrayModel, TimingOffset
 from ...signals import bistatic_channel, ls_channel_estimate, orthogonal_pilots, random_symbols
 from .config import ScenarioConfig
 
-__all__ = ["Paths", "arrays", "channel", "observe", "pair_paths", "sample_paths", "transmit_pilots"]
+__all__ = ["Paths", "arrays", "channel", "observe", "observe_per_symbol", "pair_paths", "sample_paths",
+           "transmit_pilots"]
 
 
 @dataclass(frozen=True)
@@ -163,3 +164,32 @@ def observe(config: ScenarioConfig, H: torch.Tensor, snr_db, generator: torch.Ge
     W = torch.view_as_complex(W) * (s2 / 2).sqrt().reshape(B, *([1] * (H.ndim - 1)))
     Y = H @ X + W
     return ls_channel_estimate(Y, X), X, s2
+
+
+def observe_per_symbol(config: ScenarioConfig, paths: Paths, snr_db, generator: torch.Generator
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per-sub-frame LS CSI when the channel moves within a sub-frame (Doppler per OFDM symbol).
+
+    H[l, n] = Σ_k α_k e^{j2π ν_k l T_sym} b_n(τ_k) a_r a_t^T for the S·L symbols, y_{l,n} =
+    H[l, n] x_{l,n} + w, and Ĥ_n^{(s)} = Y_n^{(s)} X_n^{(s)†} per sub-frame
+    (:func:`~isackit.signals.ls_subframe_estimates`).  The LS estimate then no longer fits the
+    model of :func:`channel` (``subframes=True``) exactly: each sub-frame's estimate is a
+    pilot-weighted average of the moving channel (seed §III-D; the bias of ``shared/design``
+    §5.1 check 7).
+
+    Returns:
+        ``(Ĥ (B, S, N, M_r, M_t), σ² (B,))``.
+    """
+    from ...signals import ls_subframe_estimates, received_signal
+
+    rx, tx = arrays(config)
+    S, L = config.num_subframes, config.symbols_per_subframe
+    H = bistatic_channel(rx, tx, paths.aoa, paths.aod, paths.delay, paths.gain, config.ofdm, paths.doppler,
+                         num_symbols=S * L)  # (B, S·L, N, M_r, M_t)
+    B = H.shape[0]
+    X = transmit_pilots(config, (B, S), generator, H.dtype)  # (B, S, N, M_t, L)
+    Xg = X.permute(0, 1, 4, 2, 3).reshape(B, S * L, config.num_subcarriers, config.num_tx)  # (B, S·L, N, M_t)
+    snr = torch.as_tensor(snr_db, dtype=H.real.dtype).expand(B)
+    s2 = config.num_tx * config.num_paths / 10 ** (snr / 10)
+    Y = received_signal(H, Xg, grid_dims=2, noise_variance=s2.reshape(B, 1, 1, 1), generator=generator)
+    return ls_subframe_estimates(Y, Xg, L), s2
