@@ -231,6 +231,27 @@ def test_received_signal_matches_loop(gen):
     assert torch.allclose(Y0, Y[0]) and torch.allclose(Yp0, Y0)
 
 
+@pytest.mark.parametrize("timed", [False, True])
+def test_paths_received_signal_one_stream_one_antenna(gen, timed):
+    """The factored precoded path with S = 1 and a single receive antenna (a UE) == H F x."""
+    cfg = _cfg(N=5, L=2)
+    tx = ArrayModel(ula(4))
+    aoa, aod, tau, nu, g = _paths(gen, K=3, B=(2,))
+    ones = torch.ones(2, 1, 3, dtype=C128)
+    at = tx.steering(aod)
+    x = complex_normal((2, 2, 5, 1) if timed else (2, 5, 1), gen, C128)
+    F = complex_normal((2, 4, 1), gen, C128)
+    H = channel_from_responses(g, tau, ones, at, cfg, nu if timed else None)
+    ref = received_signal(H, x, F, grid_dims=2 if timed else 1)
+    Y = paths_received_signal(g, tau, ones, at, cfg, x, F, nu if timed else None)
+    assert Y.shape == ref.shape and torch.allclose(Y, ref, rtol=1e-12, atol=1e-12)
+    # several receive antennas with one stream (the monostatic sensing case)
+    rx = ArrayModel(ula(3))
+    H = channel_from_responses(g, tau, rx.steering(aoa), at, cfg, nu if timed else None)
+    Y = paths_received_signal(g, tau, rx.steering(aoa), at, cfg, x, F, nu if timed else None)
+    assert torch.allclose(Y, received_signal(H, x, F, grid_dims=2 if timed else 1), rtol=1e-12, atol=1e-12)
+
+
 def test_received_signal_noise(gen):
     cfg = _cfg(N=64, L=1)
     H = torch.zeros(64, 8, 2, dtype=C128)

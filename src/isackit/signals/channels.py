@@ -424,8 +424,15 @@ def paths_received_signal(gains, delays, rx_response: torch.Tensor, tx_response:
         T = at[..., 0, :, :].transpose(-1, -2) @ precoder.to(c.dtype)          # (..., K, S)
         if timed:
             T = T.unsqueeze(-3)
-        z = symbols.to(c.dtype) @ T.transpose(-1, -2)                          # (..., *grid, K)
-        y = torch.einsum("...nrk,...lnk->...lnr" if timed else "...nrk,...nk->...nr", ar, c * z)
+        x = symbols.to(c.dtype)
+        # one stream (S = 1): z = x T^T is an outer product, not a product with inner dim 1
+        z = x * T.transpose(-1, -2) if x.shape[-1] == 1 else x @ T.transpose(-1, -2)   # (..., *grid, K)
+        w = c * z
+        if ar.shape[-2] == 1:  # one receive antenna (a UE): a sum over the paths
+            a = ar[..., 0, 0, :].unsqueeze(-2)
+            y = (w * (a.unsqueeze(-3) if timed else a)).sum(-1, keepdim=True)
+        else:
+            y = torch.einsum("...nrk,...lnk->...lnr" if timed else "...nrk,...nk->...nr", ar, w)
         return _noise(y, noise_variance, generator)
     v = symbols if precoder is None else precode(precoder, symbols, grid_dims)
     check_complex(v, "symbols")

@@ -44,13 +44,13 @@ Angles are in degrees here (the config edge); the library converts to radians on
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from ..._config import StrictModel
 from ...constants import ROOM_TEMPERATURE, SPEED_OF_LIGHT
+from ...conversions import db_to_linear, deg_to_rad
 from ...learning.calibration import SENSING_LOSSES
 from ...learning.training import TrainingConfig
 from ...signals.ofdm import OFDMConfig
@@ -133,7 +133,7 @@ class ScenarioConfig(StrictModel):
     @property
     def power_per_subcarrier(self) -> float:
         """Transmit power per subcarrier P_tx / N (W)."""
-        return 10 ** ((self.tx_power_dbm - 30.0) / 10) / self.num_subcarriers
+        return db_to_linear(self.tx_power_dbm - 30.0) / self.num_subcarriers
 
     @property
     def cyclic_prefix(self) -> float:
@@ -197,7 +197,7 @@ class ReceiverConfig(StrictModel):
     @property
     def angle_range(self) -> tuple[float, float]:
         """The angle grid's span in radians."""
-        return math.radians(self.angle_grid_min_deg), math.radians(self.angle_grid_max_deg)
+        return deg_to_rad(self.angle_grid_min_deg), deg_to_rad(self.angle_grid_max_deg)
 
 
 class CalibrationTrainingConfig(TrainingConfig):

@@ -28,6 +28,7 @@ import torch
 
 from ...impairments.base import ArrayModel
 from ...impairments.gain_phase import GainPhaseError
+from ...conversions import linear_to_db
 from ...metrics import gospa, ratio_interval
 from ...seeding import make_generator
 from ...signals.constellations import detect_symbols
@@ -81,7 +82,7 @@ METRIC_RATIOS = {
     "false_per_frame": ("false", float),
     "pfa": ("alarm", float),                         # noise-only frames above the threshold
     "ser": ("symbol_error", float),
-    "ue_snr_db": ("ue_snr", lambda v: 10 * math.log10(max(v, 1e-30))),
+    "ue_snr_db": ("ue_snr", lambda v: linear_to_db(max(v, 1e-30))),
 }
 
 

@@ -35,8 +35,10 @@ from ..._dtypes import complex_dtype
 from ...constants import SPEED_OF_LIGHT
 from ...geometry.arrays import ula
 from ...impairments.base import ArrayModel
+from ...conversions import db_to_amplitude, db_to_linear, deg_to_rad
 from ...impairments.displacement import ElementDisplacement
 from ...impairments.gain_phase import GainPhaseError
+from ...impairments.presets import make_impairment
 from ...signals.channels import paths_received_signal
 from ...signals.constellations import random_symbols
 from ...signals.random import awgn
@@ -50,14 +52,15 @@ def impaired_array(num_elements: int, scenario: ScenarioConfig, generator: torch
                    dtype: torch.dtype = torch.float32, name: str = "array") -> ArrayModel:
     """An ArrayModel whose TRUE displacements and gain-phase errors are drawn from ``generator``.
 
-    Displacements δ_m ~ N(0, (σ_δ λ)²) in x and y (z = 0), then gains 10^{N(0, σ_g²)/20} and
-    phases N(0, σ_ψ²), i.i.d. per element (:class:`ElementDisplacement`, :class:`GainPhaseError`).
+    The impairment presets ``displacement-gaussian`` (δ_m ~ N(0, (σ_δ λ)²) in x and y, z = 0)
+    then ``gain-phase-gaussian`` (gains 10^{N(0, σ_g²)/20}, phases N(0, σ_ψ²)), i.i.d. per
+    element (:mod:`isackit.impairments.presets`), drawn in float64.
     """
     m = num_elements
-    disp = ElementDisplacement.gaussian(m, scenario.displacement_std * scenario.wavelength, axes="xy",
-                                        generator=generator, dtype=torch.float64)
-    gp = GainPhaseError.gaussian(m, scenario.gain_std_db, scenario.phase_std_deg, generator=generator,
-                                 dtype=torch.float64)
+    disp = make_impairment("displacement-gaussian", num_elements=m, std=scenario.displacement_std * scenario.wavelength,
+                           axes="xy", generator=generator, dtype=torch.float64)
+    gp = make_impairment("gain-phase-gaussian", num_elements=m, gain_std_db=scenario.gain_std_db,
+                         phase_std_deg=scenario.phase_std_deg, generator=generator, dtype=torch.float64)
     geom = ula(m, 0.5, scenario.wavelength, name=name).to(dtype)
     return ArrayModel(geom, [disp.to(dtype), gp.to(dtype)])
 
@@ -153,7 +156,7 @@ class Station:
             return torch.rand(*shape, generator=generator, dtype=dt).to(dev)
 
         K, N = cfg.max_targets, cfg.num_subcarriers
-        deg = math.pi / 180
+        deg = deg_to_rad(1.0)
         center = (2 * u(batch) - 1) * cfg.sector_mean_max_deg * deg
         width = (cfg.sector_width_min_deg + u(batch) * (cfg.sector_width_max_deg - cfg.sector_width_min_deg)) * deg
         count = torch.randint(cfg.min_targets, cfg.max_targets + 1, (batch,), generator=generator).to(dev)
@@ -167,12 +170,12 @@ class Station:
         ue = (2 * u(batch) - 1) * cfg.ue_angle_max_deg * deg
         # UE channel: LoS (+ NLoS within the CP); |α_LoS|² M_t / σ² = SNR_ue
         sigma2 = cfg.noise_variance
-        a_los = math.sqrt(sigma2 * 10 ** (cfg.ue_snr_db / 10) / cfg.num_tx)
+        a_los = math.sqrt(sigma2 * db_to_linear(cfg.ue_snr_db) / cfg.num_tx)
         P = 1 + (cfg.ue_num_nlos if cfg.ue_multipath else 0)
         p_angle = torch.cat([ue.unsqueeze(-1), (2 * u(batch, P - 1) - 1) * 80 * deg], -1)
         p_delay = torch.cat([torch.zeros(batch, 1, dtype=dt, device=dev), u(batch, P - 1) * cfg.cyclic_prefix], -1)
         p_amp = torch.full((batch, P), a_los, dtype=dt, device=dev)
-        p_amp[:, 1:] *= 10 ** (cfg.ue_nlos_power_db / 20) * torch.sqrt(-torch.log1p(-u(batch, P - 1)))
+        p_amp[:, 1:] *= db_to_amplitude(cfg.ue_nlos_power_db) * torch.sqrt(-torch.log1p(-u(batch, P - 1)))
         p_phase = 2 * math.pi * u(batch, P)
         p_phase[:, 0] = 0.0
         symbols = random_symbols("qpsk", (batch, N), generator, complex_dtype(dt), dev)[0]

@@ -18,11 +18,10 @@ probability on noise-only frames (:func:`calibrate_threshold`).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from ...conversions import deg_to_rad
 from ...estimators.omp_detector import AngleDelayGrid, Detections, omp_detect
 from ...impairments.base import ArrayModel
 from ...metrics import threshold_for_false_alarm
@@ -38,7 +37,7 @@ def receiver_grid(config: CalibrationConfig, dtype: torch.dtype = torch.float32,
     """The receiver's search grid: the configured angle grid × ``num_range_grid`` delays over
     the scenario's range span; the window spans the widest prior sector + 2 margins."""
     sc, rx = config.scenario, config.receiver
-    span = math.radians(sc.sector_width_max_deg + 2 * rx.search_margin_deg)
+    span = deg_to_rad(sc.sector_width_max_deg + 2 * rx.search_margin_deg)
     return AngleDelayGrid.linear(rx.angle_range, rx.num_angle_grid, sc.delay_range, rx.num_range_grid, sc.ofdm,
                                  window_span=span, dtype=dtype, device=device)
 
@@ -74,7 +73,7 @@ class Transceiver(nn.Module):
         """ISAC precoder ``(B, M_t)`` from the learned Tx model (differentiable)."""
         p = self.config.precoder
         return isac_precoder(self.tx, scenes.sector_center, scenes.sector_width, scenes.ue_angle, p.eta,
-                             math.radians(p.comm_phase_deg), p.sector_beam_points)
+                             deg_to_rad(p.comm_phase_deg), p.sector_beam_points)
 
     def detect(self, Y: torch.Tensor, scenes: Scenes) -> Detections:
         """OMP detection with the calibrated threshold on frames Y ``(B, M_r, N)`` over each
