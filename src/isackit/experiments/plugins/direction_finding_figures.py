@@ -26,6 +26,11 @@ def _styles():
     return s
 
 
+def _save(fig, out_dir, stem: str) -> list[Path]:
+    fig.set_layout_engine("constrained")  # titles, labels and the suptitle never overlap
+    return save_figure(fig, out_dir, stem)
+
+
 def _extras(run_dir, panel: str) -> list[tuple[dict, Any]]:
     if run_dir is None:
         return []
@@ -75,7 +80,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
             ax.set_xlabel("SNR per element and tone (dB)")
         axes[0, 0].legend(fontsize=7)
         fig.suptitle("Fig. 4f: RMSE vs SNR (ρ = 1)", fontsize=10)
-        written += save_figure(fig, out_dir, "fig4f_rmse_vs_snr")
+        written += _save(fig, out_dir, "fig4f_rmse_vs_snr")
 
     if "rho" in panels:
         rho = df[df["panel"] == "rho"]
@@ -83,7 +88,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
         _curve_panel(ax, rho, "rho", "Fig. 4g: RMSE vs degree of impairment", styles)
         ax.set_xlabel("degree of impairment ρ (ψ → ρψ)")
         ax.legend(fontsize=7)
-        written += save_figure(fig, out_dir, "fig4g_rmse_vs_rho")
+        written += _save(fig, out_dir, "fig4g_rmse_vs_rho")
 
     if "channels" in panels:
         ch = df[(df["panel"] == "channels") & (df["metric"] == "rmse_deg")]
@@ -104,7 +109,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
         ax.set_xlabel("TR 38.901 LoS scenario")
         ax.set_title("Fig. 4i: the five channels", fontsize=9)
         ax.legend(fontsize=7, ncol=2)
-        written += save_figure(fig, out_dir, "fig4i_channels")
+        written += _save(fig, out_dir, "fig4i_channels")
 
     for panel, rows in [("spectra", _extras(run_dir, "spectra"))]:
         if not rows:
@@ -126,7 +131,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
             ax.set_title(f"UE at {point['aoa_deg']:g}°", fontsize=9)
         axes[0, 0].legend(fontsize=7)
         fig.suptitle("Figs. 1c / 4e: spatial spectra (device 0)", fontsize=10)
-        written += save_figure(fig, out_dir, "fig1c_4e_spectra")
+        written += _save(fig, out_dir, "fig1c_4e_spectra")
 
     ae = _extras(run_dir, "autoencoder")
     if ae:
@@ -145,7 +150,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
                 ax.set_title(f"{v}: {name}", fontsize=9)
         axes[0, 0].legend(fontsize=7)
         fig.suptitle("Figs. 4a–d: multi-task autoencoder beamformers", fontsize=10)
-        written += save_figure(fig, out_dir, "fig4a_d_autoencoder")
+        written += _save(fig, out_dir, "fig4a_d_autoencoder")
 
     ep = _extras(run_dir, "epochs")
     if ep:
@@ -163,10 +168,10 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
         ax.axhline(0.1, color="grey", linestyle="--", linewidth=1, label="10 %")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("SD of batch losses about the converged loss / SD at epoch 1 (1)")
+        ax.set_ylabel("batch-loss SD about the final loss, / epoch 1 (1)")
         ax.set_title("Fig. 4h: training-loss convergence", fontsize=9)
         ax.legend(fontsize=7)
-        written += save_figure(fig, out_dir, "fig4h_loss_spread")
+        written += _save(fig, out_dir, "fig4h_loss_spread")
 
     if "complexity" in panels:
         cx = df[df["panel"] == "complexity"]
@@ -186,7 +191,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
             ax.set_ylabel(unit)
         axes[0].legend(fontsize=7)
         fig.suptitle("Tables 3–4: complexity and timing", fontsize=10)
-        written += save_figure(fig, out_dir, "table3_4_complexity")
+        written += _save(fig, out_dir, "table3_4_complexity")
 
     meas = _extras(run_dir, "measured")
     if meas:
@@ -228,5 +233,5 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
         axes[1].legend(handles, ms, fontsize=7)
         fig.suptitle("Fig. 5: measured data" if meta.get("config", {}).get("data", {}).get("path")
                      else "Fig. 5: simulated chamber surrogate", fontsize=10)
-        written += save_figure(fig, out_dir, "fig5_measured")
+        written += _save(fig, out_dir, "fig5_measured")
     return written

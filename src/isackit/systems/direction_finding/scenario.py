@@ -223,6 +223,8 @@ def grid_dataset(device: Device, scenario: ScenarioConfig, per_angle: int, snr_d
         snr = lo + (hi - lo) * torch.rand(B, generator=generator, dtype=torch.float64)
     else:
         snr = torch.full((B,), float(snr_db), dtype=torch.float64)
+    if scenario.channel.kind != "los":
+        chunk = min(chunk, 512)  # Sionna's ray tensors grow with the batch: bound the memory
     parts = [simulate_csi(device, aoa[s:s + chunk], snr[s:s + chunk], scenario, generator) for s in range(0, B, chunk)]
     return CSIBatch(csi=torch.cat([p.csi for p in parts]), clean=torch.cat([p.clean for p in parts]),
                     aoa=aoa, noise_variance=torch.cat([p.noise_variance for p in parts]))
