@@ -120,8 +120,10 @@ def test_sequential_init_and_canonical_angles():
     eta, wave, t = _scenario((1, 3))
     kp = KnownPilots.from_errors(ARR, wave, t, 1e-3, None)
     init = sequential_init(kp.signal(eta), kp).estimates
-    # on the thinned 4° / 20 Hz grids the initial point is within a grid step of the truth
-    assert float((init[..., :2] - eta[..., :2]).abs().max()) <= math.radians(4.0)
+    # on the default 4° / 20 Hz grids the initial point lies in the main lobe (≈ 26° wide) of the
+    # truth, within two grid steps (the least-squares score Re(a^H z) is biased in angle by the
+    # phase that a Doppler grid offset leaves); the refinements start from there
+    assert float((init[..., :2] - eta[..., :2]).abs().max()) <= math.radians(8.0)
     assert float((init[..., 2] - eta[..., 2]).abs().max()) <= 20.0
     # (φ, −ϑ) and (φ + π, π − ϑ) are the same planar-array response
     x = torch.tensor([[0.3, -0.4, 1.0], [0.3 + math.pi, math.pi - 0.4, 1.0]], dtype=F64)

@@ -103,31 +103,28 @@ class LikelihoodSearch:
     """Grids and stopping rules of the likelihood searches (seed 003, (13); spec §1.7).
 
     Attributes:
-        azimuth_grid, elevation_grid: coarse angle grids (radians).  The default 2° steps put
-            ≥ 10 points in the ≈ 26° beam of a 4 × 4 λ/2 URA; every search is refined off-grid.
-        doppler_grid: coarse Doppler grid (Hz), inside the pilot ambiguity ±f_s/(2N); its range is
-            also the search space of the refinements (Dopplers are clamped to it).
+        azimuth_grid, elevation_grid: coarse angle grids (radians).  The default 4° steps put
+            ≥ 6 points in the ≈ 26° beam of a 4 × 4 λ/2 URA; every search is refined off-grid.
+        doppler_grid: coarse Doppler grid (Hz), inside the pilot ambiguity ±f_s/(2N) (default 20 Hz
+            steps: ≥ 5 per resolution cell of 10 pilots 1.01 ms apart); its range is also the
+            search space of the refinements (Dopplers are clamped to it).
         max_iterations: AO-ML iteration cap.
         angle_tol, doppler_tol: AO-ML stop on the largest change (rad, Hz) ...
         nll_rtol: ... or on the relative change of ℓ.
         newton_steps: Fisher-scoring iterations per refinement.
-        init_thinning: the sequential initialisation's 3-D search uses every ``init_thinning``-th
-            point of each grid (default 2: 4° × 4° × 20 Hz on the default grids, still ≥ 6
-            points per beamwidth and per Doppler resolution cell of 10 pilots; it costs
-            G·F·M per trial and is refined by AO-ML / Fisher scoring anyway).
-        chunk_elements: bound on the elements of one grid-stage temporary (memory).
+        chunk_elements: bound on the elements of one grid-stage temporary (memory; the default
+            2^18, 4 MiB of complex128, keeps the temporaries of a grid stage in cache).
     """
 
-    azimuth_grid: SearchGrid = field(default_factory=lambda: SearchGrid.degrees(-180.0, 178.0, 2.0))
-    elevation_grid: SearchGrid = field(default_factory=lambda: SearchGrid.degrees(0.0, 88.0, 2.0, "elevation"))
-    doppler_grid: SearchGrid = field(default_factory=lambda: SearchGrid(-490.0, 490.0, 10.0, "doppler"))
+    azimuth_grid: SearchGrid = field(default_factory=lambda: SearchGrid.degrees(-180.0, 176.0, 4.0))
+    elevation_grid: SearchGrid = field(default_factory=lambda: SearchGrid.degrees(0.0, 88.0, 4.0, "elevation"))
+    doppler_grid: SearchGrid = field(default_factory=lambda: SearchGrid(-480.0, 480.0, 20.0, "doppler"))
     max_iterations: int = 30
     angle_tol: float = 1e-4
     doppler_tol: float = 1e-2
     nll_rtol: float = 1e-9
     newton_steps: int = 12
-    init_thinning: int = 2
-    chunk_elements: int = 1 << 22
+    chunk_elements: int = 1 << 18
 
     def __post_init__(self):
         for name in ("azimuth_grid", "elevation_grid", "doppler_grid"):
@@ -135,7 +132,6 @@ class LikelihoodSearch:
                 raise TypeError(f"LikelihoodSearch.{name} must be a SearchGrid")
         check_positive_int(self.max_iterations, "max_iterations")
         check_positive_int(self.newton_steps, "newton_steps")
-        check_positive_int(self.init_thinning, "init_thinning")
         check_positive_int(self.chunk_elements, "chunk_elements")
         for name in ("angle_tol", "doppler_tol", "nll_rtol"):
             check_positive(getattr(self, name), name)
@@ -517,16 +513,15 @@ def canonical_angles(eta: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------
 # grid stages
 # ---------------------------------------------------------------------------------------
-def _angle_points(search: LikelihoodSearch, like: torch.Tensor, every: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    az = search.azimuth_grid.points_like(like)[::every]
-    el = search.elevation_grid.points_like(like)[::every]
+def _angle_points(search: LikelihoodSearch, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    az = search.azimuth_grid.points_like(like)
+    el = search.elevation_grid.points_like(like)
     AZ, EL = torch.meshgrid(az, el, indexing="ij")
     return AZ.reshape(-1), EL.reshape(-1)
 
 
-def _grid_steering(prob: _Problem, search: LikelihoodSearch, every: int = 1
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    az, el = _angle_points(search, prob.y.real, every)
+def _grid_steering(prob: _Problem, search: LikelihoodSearch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    az, el = _angle_points(search, prob.y.real)
     return steering_matrix(prob.pos, az, el, prob.lam).to(prob.y.dtype).T, az, el  # (G, M)
 
 
@@ -668,20 +663,31 @@ def _newton(prob: _Problem, eta: torch.Tensor, free: list[int], search: Likeliho
 
 
 def _refine_block(prob, eta, nll, free, cand, search):
-    """Refine from the current point and from a grid candidate; keep the better (never worse)."""
-    B = eta.shape[0]
-    both = torch.cat([eta, cand], 0)
-    two = prob.repeat(2)
-    out, f = _newton(two, both, free, search, torch.cat([nll, prob.nll(cand)], 0))
+    """Refine from the current point and, where the grid optimum lies in another basin (more than
+    a grid step away from the current point), from the grid optimum too; keep the better — ℓ
+    never increases.  (A grid optimum within a step of the current point refines to the same
+    block minimum, so it is not refined twice.)"""
+    cur, fcur = _newton(prob, eta, free, search, nll)
+    cur = canonical_angles(cur)
+    fcur2 = prob.nll(cur)
+    ok = fcur2 <= nll  # the canonical map keeps the response: guard only against rounding
+    cur = torch.where(ok[:, None, None], cur, eta)
+    fcur = torch.where(ok, fcur2, nll)
+    d = (cand - eta).reshape(eta.shape[0], -1)[:, free].abs()
+    step = torch.tensor([search.azimuth_grid.step if i % 3 < 2 else search.doppler_grid.step for i in free],
+                        dtype=d.dtype, device=d.device)
+    far = (d > 1.5 * step).any(-1).nonzero().squeeze(-1)
+    if far.numel() == 0:
+        return cur, fcur
+    sub = prob.take(far)
+    c = cand[far]
+    out, f = _newton(sub, c, free, search, sub.nll(c))
     out = canonical_angles(out)
-    f = two.nll(out)
-    take = f[B:] < f[:B]
-    # the canonical map keeps the response: guard only against rounding, never accept worse
-    keep_cur = torch.where(f[:B] <= nll, f[:B], nll)
-    cur = torch.where((f[:B] <= nll)[:, None, None], out[:B], eta)
-    eta_new = torch.where(take[:, None, None] & (f[B:] < keep_cur)[:, None, None], out[B:], cur)
-    nll_new = torch.where(take & (f[B:] < keep_cur), f[B:], keep_cur)
-    return eta_new, nll_new
+    f = sub.nll(out)
+    better = f < fcur[far]
+    cur[far] = torch.where(better[:, None, None], out, cur[far])
+    fcur[far] = torch.where(better, f, fcur[far])
+    return cur, fcur
 
 
 def _angle_step(prob, eta, nll, k, A, az, el, search):
@@ -706,9 +712,8 @@ def _doppler_step(prob, eta, nll, k, freqs, search):
 def _sequential_init(prob: _Problem, search: LikelihoodSearch) -> torch.Tensor:
     B, M, T = prob.y.shape
     K = prob.wave.shape[1]
-    every = search.init_thinning
-    A, az, el = _grid_steering(prob, search, every)  # (G, M)
-    freqs = search.doppler_grid.points_like(prob.y.real)[::every]
+    A, az, el = _grid_steering(prob, search)  # (G, M)
+    freqs = search.doppler_grid.points_like(prob.y.real)
     G, F = A.shape[0], freqs.numel()
     eta = torch.zeros(B, K, 3, dtype=prob.y.real.dtype, device=prob.y.device)
     resid = prob.y.clone()

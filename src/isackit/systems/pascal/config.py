@@ -113,18 +113,20 @@ class FrameConfig(StrictModel):
 
 
 class SearchConfig(StrictModel):
-    """Coarse grids (refined off-grid) and the AO-ML stop rule (13)."""
+    """Coarse grids (refined off-grid) and the AO-ML stop rule (13).  The spec suggested 1° and
+    5 Hz; 4° (≥ 6 points in the ≈ 26° beam of the 4 × 4 URA) and 20 Hz (≥ 5 points per Doppler
+    resolution cell of 10 pilots) find the same basins at 1/16 and 1/4 of the cost, and every
+    search is refined off the grid."""
 
-    azimuth_step_deg: float = Field(2.0, gt=0)
-    elevation_step_deg: float = Field(2.0, gt=0)
+    azimuth_step_deg: float = Field(4.0, gt=0)
+    elevation_step_deg: float = Field(4.0, gt=0)
     elevation_max_deg: float = Field(88.0, gt=0, le=90)
-    doppler_step_hz: float = Field(10.0, gt=0)
+    doppler_step_hz: float = Field(20.0, gt=0)
     max_iterations: int = Field(30, ge=1)
     angle_tol: float = Field(1e-4, gt=0)
     doppler_tol_hz: float = Field(1e-2, gt=0)
     nll_rtol: float = Field(1e-9, gt=0)
     newton_steps: int = Field(12, ge=1)
-    init_thinning: int = Field(2, ge=1)
 
     def likelihood_search(self, doppler_max_hz: float) -> LikelihoodSearch:
         """Grids: φ ∈ [−180°, 180°), ϑ ∈ [0, ``elevation_max_deg``], f ∈ ±``doppler_max_hz``."""
@@ -135,7 +137,7 @@ class SearchConfig(StrictModel):
             elevation_grid=SearchGrid.degrees(0.0, self.elevation_max_deg, self.elevation_step_deg, "elevation"),
             doppler_grid=SearchGrid(-fmax, fmax, fstep, "doppler"),
             max_iterations=self.max_iterations, angle_tol=self.angle_tol, doppler_tol=self.doppler_tol_hz,
-            nll_rtol=self.nll_rtol, newton_steps=self.newton_steps, init_thinning=self.init_thinning)
+            nll_rtol=self.nll_rtol, newton_steps=self.newton_steps)
 
 
 class ScenarioConfig(StrictModel):
