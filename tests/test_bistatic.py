@@ -2,8 +2,6 @@
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -249,12 +247,21 @@ def test_bad_configs_are_one_line_errors(override, needle):
     assert "\n" not in msg and needle in msg, msg
 
 
-def test_cli_bad_config_exit_code_2(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "isackit.cli", "run", "bistatic", "--smoke", "--set",
-                          "paraming.sub_sizes=[5, 9, 32]"], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 2, out.stderr
-    lines = [ln for ln in (out.stderr + out.stdout).strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and "M_t' = 9" in lines[0], out.stderr
+@pytest.mark.parametrize("override, needle", [
+    ("paraming.sub_sizes=[5, 9, 32]", "M_t' = 9"),           # sub-array larger than the array
+    ("paraming.sub_sizes=[10, 8, 63]", "Hankel"),            # more paths than the Hankel sizes allow
+    ("snr_db=[]", "snr_db"),                                  # no SNR point
+])
+def test_cli_bad_config_exit_code_2(override, needle, capsys):
+    """``isackit run`` (in process: the same entry point as the console script) refuses the
+    config before any unit runs: one line on stderr, exit code 2."""
+    from isackit.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "bistatic", "--smoke", "--set", override])
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2, err
+    lines = [ln for ln in (err + out).strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], err
 
 
 def test_experiment_points_and_tiny_units(tmp_path):
