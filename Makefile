@@ -12,7 +12,9 @@ PLAIN_VENV  ?= .venv-plain
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.isackit-installed
 DEMO_ARGS   ?= --quick
-PYTEST_ARGS ?= -q
+# pytest-xdist workers: one per CPU core, at most 4 (each worker runs torch on one thread)
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+PYTEST_ARGS ?= -q -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: install demo test test-plain clean-venv
 

@@ -2,8 +2,6 @@
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -155,6 +153,36 @@ def test_c2vnn_equals_complex_reference_and_gradcheck():
     assert torch.autograd.gradcheck(loss_of, inputs)
 
 
+def test_c2vnn_and_doppler_estimators_batch_equal_one_at_a_time():
+    """IFFT-C2VNN inference, its Doppler variant and PARAMING-Doppler on a batch equal the
+    same calls scene by scene (the registered estimators are covered by the contract test).
+    Tolerance: float64, O(1) outputs after a few hundred operations (tolerance(..., factor=1e4))."""
+    from isackit._dtypes import tolerance
+    from isackit.estimators.parametric import paraming_doppler
+    from isackit.systems.bistatic.learned import c2vnn_doppler
+    sc = SC.model_copy(update={"num_subcarriers": 16, "cyclic_prefix": 0.5, "num_tx": 3, "num_rx": 4,
+                               "symbols_per_subframe": 4, "num_subframes": 3, "num_paths": 2})
+    rx, tx = arrays(sc)
+    model = C2VNN(C2VNNConfig(window=3, conv_channels=[2, 3], hidden=5), 12, generator=make_generator(0, "net"),
+                  dtype=torch.float64)
+    g = make_generator(8, "batch")
+    p = sample_paths(sc, 3, g)
+    H, _, _ = observe(sc, channel(sc, p), 20.0, g)
+    Hs, _, _ = observe(sc, channel(sc, p, subframes=True), 20.0, g)  # (3, S, N, M_r, M_t)
+    tol = tolerance(torch.float64, factor=1e4)
+    est, peaks = c2vnn_estimate(model, H, 2, sc.delay_resolution)
+    dop = c2vnn_doppler(model, Hs, sc)
+    pd = paraming_doppler(Hs, rx, tx, 2, sc.subcarrier_spacing_hz, sc.subframe_period, (2, 2, 8)).estimates
+    scale = torch.tensor([1.0, 1.0, 1 / sc.delay_resolution, 1 / 1e3], dtype=torch.float64)  # rad, T_res, kHz
+    for i in range(3):
+        e1, p1 = c2vnn_estimate(model, H[i], 2, sc.delay_resolution)
+        assert torch.equal(p1, peaks[i])
+        assert torch.allclose(e1 * scale[:3], est[i] * scale[:3], rtol=0, atol=tol)
+        assert torch.allclose(c2vnn_doppler(model, Hs[i:i + 1], sc)[0] * scale, dop[i] * scale, rtol=0, atol=tol)
+        one = paraming_doppler(Hs[i], rx, tx, 2, sc.subcarrier_spacing_hz, sc.subframe_period, (2, 2, 8)).estimates
+        assert torch.allclose(one * scale, pd[i] * scale, rtol=0, atol=100 * tol)
+
+
 def test_flop_counter_matches_closed_form():
     for w in (3, 7):
         cfg = C2VNNConfig(window=w)
@@ -249,12 +277,21 @@ def test_bad_configs_are_one_line_errors(override, needle):
     assert "\n" not in msg and needle in msg, msg
 
 
-def test_cli_bad_config_exit_code_2(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "isackit.cli", "run", "bistatic", "--smoke", "--set",
-                          "paraming.sub_sizes=[5, 9, 32]"], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 2, out.stderr
-    lines = [ln for ln in (out.stderr + out.stdout).strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and "M_t' = 9" in lines[0], out.stderr
+@pytest.mark.parametrize("override, needle", [
+    ("paraming.sub_sizes=[5, 9, 32]", "M_t' = 9"),           # sub-array larger than the array
+    ("paraming.sub_sizes=[10, 8, 63]", "Hankel"),            # more paths than the Hankel sizes allow
+    ("snr_db=[]", "snr_db"),                                  # no SNR point
+])
+def test_cli_bad_config_exit_code_2(override, needle, capsys):
+    """``isackit run`` (in process: the same entry point as the console script) refuses the
+    config before any unit runs: one line on stderr, exit code 2."""
+    from isackit.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "bistatic", "--smoke", "--set", override])
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2, err
+    lines = [ln for ln in (err + out).strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], err
 
 
 def test_experiment_points_and_tiny_units(tmp_path):

@@ -2,9 +2,6 @@
 data and of training, and the ``direction_finding`` experiment end to end (tiny sizes)."""
 
 import math
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -141,32 +138,38 @@ def test_classical_methods_reach_the_crb_on_the_ideal_array():
 # ---------------------------------------------------------------------------------------
 # the experiment
 # ---------------------------------------------------------------------------------------
-def _cli(args, cwd):
-    return subprocess.run([sys.executable, "-m", "isackit.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+def _cli(args, capsys) -> tuple[int, str, str]:
+    """The CLI in this process (``isackit.cli.main``): (exit code, stdout, stderr)."""
+    from isackit.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out, err = capsys.readouterr()
+    return (exc.value.code or 0), out, err
 
 
-def test_cli_rejects_a_bad_data_file_with_exit_code_2(tmp_path):
+def test_cli_rejects_a_bad_data_file_with_exit_code_2(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     np.savez(bad, other=np.zeros(3))
-    r = _cli(["run", "direction_finding", "--smoke", "--set", f'data.path="{bad}"', "--no-plots",
-              "--runs-dir", str(tmp_path / "runs")], tmp_path)
-    assert r.returncode == 2, r.stderr
-    err = [line for line in r.stderr.strip().splitlines() if line.startswith("error:")]
-    assert len(err) == 1 and "no CSI field 'csi'" in err[0]
+    code, _, err = _cli(["run", "direction_finding", "--smoke", "--set", f'data.path="{bad}"', "--no-plots",
+                         "--runs-dir", str(tmp_path / "runs")], capsys)
+    assert code == 2, err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "no CSI field 'csi'" in lines[0]
+    assert not (tmp_path / "runs").exists()  # rejected before any unit ran
 
 
-@pytest.mark.slow
-def test_experiment_runs_on_a_measured_file(tmp_path):
+def test_experiment_runs_on_a_measured_file(tmp_path, capsys):
     """The measured panel on a file the test writes (MATLAB v5), the other panels off."""
     from isackit.signals import save_measured_csi
     from isackit.systems.direction_finding import chamber_surrogate
 
     sc = ScenarioConfig()
-    data = chamber_surrogate(make_device(sc, 2, 0), sc, 4, 20.0, torch.Generator().manual_seed(0))
+    data = chamber_surrogate(make_device(sc, 2, 0), sc, 4, 20.0, torch.Generator().manual_seed(0), step_deg=4.0)
     path = save_measured_csi(data, tmp_path / "chamber.mat")
-    r = _cli(["run", "direction_finding", "--smoke", "--set", 'sweep.panels=["measured"]',
-              "--set", f'data.path="{path}"', "--runs-dir", str(tmp_path / "runs")], tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
+    code, out, err = _cli(["run", "direction_finding", "--smoke", "--set", 'sweep.panels=["measured"]',
+                           "--set", f'data.path="{path}"', "--runs-dir", str(tmp_path / "runs")], capsys)
+    assert code == 0, err[-2000:]
     figs = list((tmp_path / "runs").rglob("fig5_measured.png"))
-    assert figs and "measured:" in r.stdout
+    assert figs and "measured:" in out

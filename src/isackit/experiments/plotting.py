@@ -147,8 +147,10 @@ def readable_axis(ax, axis: str = "y") -> None:
         return
     lim = ax.dataLim
     lo, hi = (lim.y0, lim.y1) if axis == "y" else (lim.x0, lim.x1)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # nothing finite plotted on this axis
+        return
     span, centre = abs(hi - lo), (hi + lo) / 2
-    if math.isfinite(span) and math.isfinite(centre) and 0 < span < 1e-4 * abs(centre):
+    if 0 < span < 1e-4 * abs(centre):
         ref = centre
         for digits in range(1, 17):
             ref = float(f"{centre:.{digits}g}")

@@ -383,40 +383,39 @@ def split_tanh(z: torch.Tensor) -> torch.Tensor:
     return torch.complex(torch.tanh(z.real), torch.tanh(z.imag))
 
 
-class CReLU(nn.Module):
+class _ComplexActivation(nn.Module):
+    """An element-wise complex activation as a module (any shape); subclasses set ``function``."""
+
+    function = staticmethod(crelu)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if not z.is_complex():
+            raise TypeError(f"{type(self).__name__}: input must be complex, got dtype {z.dtype}")
+        return self.function(z)
+
+
+class CReLU(_ComplexActivation):
     """Module form of :func:`crelu` (any shape)."""
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if not z.is_complex():
-            raise TypeError(f"CReLU: input must be complex, got dtype {z.dtype}")
-        return crelu(z)
+    function = staticmethod(crelu)
 
 
-class ZReLU(nn.Module):
+class ZReLU(_ComplexActivation):
     """Module form of :func:`zrelu` (any shape)."""
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if not z.is_complex():
-            raise TypeError(f"ZReLU: input must be complex, got dtype {z.dtype}")
-        return zrelu(z)
+    function = staticmethod(zrelu)
 
 
-class Cardioid(nn.Module):
+class Cardioid(_ComplexActivation):
     """Module form of :func:`cardioid` (any shape)."""
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if not z.is_complex():
-            raise TypeError(f"Cardioid: input must be complex, got dtype {z.dtype}")
-        return cardioid(z)
+    function = staticmethod(cardioid)
 
 
-class SplitTanh(nn.Module):
+class SplitTanh(_ComplexActivation):
     """Module form of :func:`split_tanh` (any shape)."""
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if not z.is_complex():
-            raise TypeError(f"SplitTanh: input must be complex, got dtype {z.dtype}")
-        return split_tanh(z)
+    function = staticmethod(split_tanh)
 
 
 class ModReLU(nn.Module):

@@ -480,6 +480,7 @@ class BistaticExperiment(Experiment):
     """Seed 001 Figs. 3-9 and Table II (see the module docstring)."""
 
     x_axis = "x"
+    generic_figures = False  # the seed-style figures below cover every panel
 
     def points(self, config: BistaticConfig) -> list[dict[str, Any]]:
         """Points ``{panel, x, param}`` (``x``: SNR in dB, or M for ``complexity``; ``param``:

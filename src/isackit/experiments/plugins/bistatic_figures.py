@@ -72,9 +72,27 @@ def _finish(fig, ax, xlabel: str, ylabel: str, title: str, log: bool = True):
     ax.set_title(title, fontsize=10)
     if log:
         ax.set_yscale("log")
+        _plain_log_ticks(ax.yaxis)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
+
+
+def _plain_log_ticks(axis) -> None:
+    """Plain-text tick labels ("1e-05") on a log axis: matplotlib's default mathtext labels
+    are parsed per label and figure size, which made each figure cost seconds to save."""
+    from matplotlib.ticker import LogFormatter
+
+    base = axis.get_transform().base
+    axis.set_major_formatter(LogFormatter(base=base, labelOnlyBase=True))
+    axis.set_minor_formatter(LogFormatter(base=base, labelOnlyBase=False))
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:
+    # fixed spacing instead of tight_layout (one draw less per figure); save_figure crops
+    # to the drawn extent (bbox_inches="tight")
+    if len(fig.axes) > 1:
+        fig.subplots_adjust(wspace=0.3)
+    return save_figure(fig, out, stem)
 
 
 def _fig3(df, out: Path) -> list[Path]:
@@ -85,8 +103,9 @@ def _fig3(df, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     _plot_methods(ax, rows, "operations", _methods(rows, "operations"))
     ax.set_xscale("log", base=2)
+    _plain_log_ticks(ax.xaxis)
     _finish(fig, ax, "antennas M = M_t = M_r", "additions + multiplications", "Computational complexity (seed Fig. 3)")
-    return save_figure(fig, out, "fig3_complexity")
+    return _save(fig, out, "fig3_complexity")
 
 
 def _accuracy_methods(rows, metric):
@@ -102,7 +121,7 @@ def _fig4(df, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4.2))
     _plot_methods(ax, rows, "delay_mse_tres2", _accuracy_methods(rows, "delay_mse_tres2"), math.sqrt)
     _finish(fig, ax, "SNR (dB)", "ToA RMSE / T_res", "ToA accuracy (seed Fig. 4); CRB: √(mean CRB)")
-    return save_figure(fig, out, "fig4_toa")
+    return _save(fig, out, "fig4_toa")
 
 
 def _fig5(df, out: Path) -> list[Path]:
@@ -115,7 +134,7 @@ def _fig5(df, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4.2))
     _plot_methods(ax, rows, "aoa_mse_rad2", mixed + sorted(spec, key=lambda m: float(m.split("(")[1].split()[0])))
     _finish(fig, ax, "SNR (dB)", "AoA MSE (rad²)", "IFFT-C2VNN: mixed-SNR vs specialists (seed Fig. 5)")
-    return save_figure(fig, out, "fig5_snr_training")
+    return _save(fig, out, "fig5_snr_training")
 
 
 def _fig6(df, out: Path) -> list[Path]:
@@ -127,7 +146,7 @@ def _fig6(df, out: Path) -> list[Path]:
     for ax, metric, name in zip(axes, ("aoa_mse_rad2", "aod_mse_rad2"), ("AoA", "AoD"), strict=True):
         _plot_methods(ax, rows, metric, _accuracy_methods(rows, metric))
         _finish(fig, ax, "SNR (dB)", f"{name} MSE (rad²)", f"{name} accuracy (seed Fig. 6{'ab'[name == 'AoD']})")
-    return save_figure(fig, out, "fig6_angles")
+    return _save(fig, out, "fig6_angles")
 
 
 def _table2(df, out: Path) -> list[Path]:
@@ -146,14 +165,15 @@ def _table2(df, out: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     axes[0].barh(methods, [lat[m] for m in methods])
     axes[0].set_xscale("log")
+    _plain_log_ticks(axes[0].xaxis)
     axes[0].set_xlabel("latency per scene at batch 1 (ms)")
     axes[1].barh(methods, [thr.get(m, float("nan")) for m in methods])
     axes[1].set_xscale("log")
+    _plain_log_ticks(axes[1].xaxis)
     axes[1].set_xlabel("batched throughput (scenes/s)")
     axes[1].set_yticklabels([])
     fig.suptitle("Execution time (seed Table II); CPU, see env.json", fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, out, "table2_latency") + [md]
+    return _save(fig, out, "table2_latency") + [md]
 
 
 def _fig7(df, out: Path) -> list[Path]:
@@ -175,7 +195,7 @@ def _fig7(df, out: Path) -> list[Path]:
         if not crb.empty:
             ax.plot(crb.index, crb.values, "k--", label=CRB)
         _finish(fig, ax, "SNR (dB)", f"{name} MSE (rad²)", f"{name} under a timing offset (seed Fig. 7)")
-    return save_figure(fig, out, "fig7_timing_offset")
+    return _save(fig, out, "fig7_timing_offset")
 
 
 def _fig8(df, out: Path) -> list[Path]:
@@ -191,7 +211,7 @@ def _fig8(df, out: Path) -> list[Path]:
         ax.plot(s.index, s.values, color=f"C{i}", marker=_MARKERS[i], ms=4, label=f"PARAMING, Δ = {f:g}·HPBW")
         ax.plot(c.index, c.values, color=f"C{i}", linestyle="--", label=f"{CRB}, Δ = {f:g}·HPBW")
     _finish(fig, ax, "SNR (dB)", "AoA MSE (rad²)", "Two-target resolution (seed Fig. 8)")
-    return save_figure(fig, out, "fig8_resolution")
+    return _save(fig, out, "fig8_resolution")
 
 
 def _fig9(df, out: Path) -> list[Path]:
@@ -209,7 +229,7 @@ def _fig9(df, out: Path) -> list[Path]:
     _finish(fig, axes[0], "SNR (dB)", "Doppler MAE (Hz)", "Doppler (seed Fig. 9)")
     _plot_methods(axes[1], rows, "doppler_mse_hz2", methods + [CRB], math.sqrt)
     _finish(fig, axes[1], "SNR (dB)", "Doppler RMSE (Hz)", "Doppler RMSE; CRB: √(mean CRB)")
-    return save_figure(fig, out, "fig9_doppler")
+    return _save(fig, out, "fig9_doppler")
 
 
 def bistatic_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir) -> list[Path]:

@@ -24,7 +24,8 @@ Panels (``sweep.panels``; each is a set of sweep points, ``panel`` is a result c
 Work units: ``trials`` is the number of validation samples per grid angle (the seed: 10),
 ``chunk`` the samples per angle in one unit.  Every learned model is trained through
 :func:`isackit.learning.fit` and cached in a :class:`~isackit.learning.ModelStore` under
-``models_dir`` (relative to the working directory), keyed by everything that determines it;
+``models_dir`` inside the model cache (:func:`isackit.learning.store.default_model_root`:
+``$ISACKIT_MODEL_CACHE``, else ``~/.cache/isackit/models``), keyed by everything that determines it;
 the units return the model files they used (``models.json`` of the run folder).
 """
 
@@ -96,6 +97,7 @@ class MeasuredDataSpec(StrictModel):
     surrogate_per_angle: int = Field(450, ge=2)
     surrogate_snr_db: float = 20.0
     surrogate_device: int = Field(0, ge=0)
+    surrogate_step_deg: float = Field(1.0, gt=0.0)   # turntable step (the seed: 1°, 121 angles)
 
 
 class DirectionFindingConfig(ExperimentConfig):
@@ -108,7 +110,7 @@ class DirectionFindingConfig(ExperimentConfig):
     sweep: SweepSpec = Field(default_factory=SweepSpec)
     methods: list[Literal["MUSIC", "DBF", "DeepMUSIC", "CNN", "MoD-DNN"]] = Field(
         default_factory=lambda: ["MUSIC", "DBF", "DeepMUSIC", "CNN", "MoD-DNN"])
-    models_dir: RelativePath = "models/direction_finding"
+    models_dir: RelativePath = "direction_finding"   # inside the model cache
 
     @model_validator(mode="after")
     def _data(self):
@@ -128,9 +130,9 @@ _STORES: dict[str, Any] = {}
 
 
 def _store(config: DirectionFindingConfig):
-    from ...learning.store import ModelStore
+    from ...learning.store import ModelStore, default_model_root
 
-    root = inside(Path.cwd(), config.models_dir)
+    root = inside(default_model_root(), config.models_dir)
     key = str(root)
     if key not in _STORES:
         _STORES[key] = ModelStore(root)
@@ -211,6 +213,7 @@ class DirectionFinding(Experiment):
 
     x_axis = "snr_db"
     log_y = True
+    generic_figures = False  # the panels' own figures (draw_figures) cover every metric worth a plot
     labels = {"snr_db": "SNR (dB)", "rho": "degree of impairment ρ", "rmse_deg": "RMSE (°)",
               "rmse_inner_deg": "RMSE inside ±30° (°)", "rmse_outer_deg": "RMSE outside ±30° (°)",
               "gflops": "GFLOPs per inference", "test_ms": "test time (ms per sample)",
@@ -289,9 +292,10 @@ class DirectionFinding(Experiment):
         inside_mask = torch.nn.functional.one_hot(own, P).T.bool()  # (P, G)
         n = val.aoa.numel()
         extra = {"grid_deg": torch.rad2deg(theta).tolist(), "r_amp": r_amp.tolist(), "r_phase": r_ph.tolist()}
+        far = branch_accuracy(ae, val.csi, val.aoa, sc, 2.0)  # NaN when no angle is 2° from a boundary
         rows = [
             Row(variant, "branch_accuracy", "mean", branch_accuracy(ae, val.csi, val.aoa, sc) * n, n, n, extra),
-            Row(variant, "branch_accuracy_2deg", "mean", branch_accuracy(ae, val.csi, val.aoa, sc, 2.0) * n, n, n),
+            *([Row(variant, "branch_accuracy_2deg", "mean", far * n, n, n)] if math.isfinite(far) else []),
             mean_row(variant, "passband_r_amp", r_amp[inside_mask], n),
             mean_row(variant, "stopband_r_amp", r_amp[~inside_mask], n),
             mean_row(variant, "passband_r_phase", r_ph[inside_mask], n),
@@ -323,7 +327,10 @@ class DirectionFinding(Experiment):
                 continue
             n = min(len(c) for c in curves)
             spread = torch.tensor([c[:n] for c in curves]).mean(0).tolist()
-            rows.append(Row(method, "epochs_to_10pct", "mean", epochs_to_settle(spread), 1, 1, {"spread": spread}))
+            rows.append(Row(method, "final_spread", "mean", spread[-1], 1, 1, {"spread": spread}))
+            settled = epochs_to_settle(spread)
+            if math.isfinite(settled):  # no row when the spread never falls below 10 % in the run's epochs
+                rows.append(Row(method, "epochs_to_10pct", "mean", settled, 1, 1))
         return rows, models.records
 
     @staticmethod
@@ -426,9 +433,12 @@ class DirectionFinding(Experiment):
         if dspec.path is None:
             from ...seeding import make_generator
             g = make_generator(config.seed, "direction_finding", "chamber", dspec.surrogate_device)
-            data = chamber_surrogate(dev, sc, dspec.surrogate_per_angle, dspec.surrogate_snr_db, g)
+            data = chamber_surrogate(dev, sc, dspec.surrogate_per_angle, dspec.surrogate_snr_db, g,
+                                     step_deg=dspec.surrogate_step_deg)
             ident = {"kind": "chamber surrogate", "device": dspec.surrogate_device, "per_angle": dspec.surrogate_per_angle,
                      "snr_db": dspec.surrogate_snr_db, "seed": config.seed}
+            if dspec.surrogate_step_deg != 1.0:  # (keys of models trained at the seed's 1° unchanged)
+                ident["step_deg"] = dspec.surrogate_step_deg
         else:
             data = load_measured_csi(dspec.path, fields=dspec.fields, layout=dspec.layout,
                                      bs_position=dspec.bs_position,
@@ -462,8 +472,10 @@ class DirectionFinding(Experiment):
                      Row(m, "p80_deg", "mean", p80 * n, n, n, {"abs_errors": e.abs().float().tolist(),
                                                               "aoa_deg": torch.rad2deg(val.aoa).tolist(),
                                                               "boxes": boxes})]
-            outer = [b["iqr"] for b in boxes if b["rule"] == "seed002" and b["subregion"] in (0, sc.grid.subregions - 1)]
-            rows.append(Row(m, "outer_max_iqr_deg", "mean", max(outer) * n, n, n))
+            outer = [b["iqr"] for b in boxes if b["rule"] == "seed002" and b["subregion"] in (0, sc.grid.subregions - 1)
+                     and math.isfinite(b["iqr"])]  # an outer subregion without validation samples has no box
+            if outer:
+                rows.append(Row(m, "outer_max_iqr_deg", "mean", max(outer) * n, n, n))
         return rows, models.records
 
     # -- reporting ----------------------------------------------------------------------

@@ -28,7 +28,20 @@ def _styles():
 
 def _save(fig, out_dir, stem: str) -> list[Path]:
     fig.set_layout_engine("constrained")  # titles, labels and the suptitle never overlap
+    fig.get_layout_engine().execute(fig)  # once, not again for each of the PNG and the SVG
+    fig.set_layout_engine("none")
     return save_figure(fig, out_dir, stem)
+
+
+def _log(ax, axis: str = "y") -> None:
+    """A logarithmic axis with plain tick labels (0.1, 1, 10, and 2, 5 on a short span: matplotlib's
+    LogFormatter, not the mathtext 10^x labels, which cost most of a figure's drawing time)."""
+    from matplotlib.ticker import LogFormatter
+
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(LogFormatter())
+    target.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def _extras(run_dir, panel: str) -> list[tuple[dict, Any]]:
@@ -41,8 +54,8 @@ def _extras(run_dir, panel: str) -> list[tuple[dict, Any]]:
     return out
 
 
-def _curve_panel(ax, df, x: str, title: str, styles):
-    rm = df[df["metric"] == "rmse_deg"]
+def _curve_panel(ax, df, x: str, title: str, styles, metric: str = "rmse_deg"):
+    rm = df[df["metric"] == metric]
     per = rm.groupby(["method", x])["value"].mean().reset_index()
     for m in METHODS + BOUNDS:
         sub = per[per["method"] == m].sort_values(x)
@@ -51,7 +64,7 @@ def _curve_panel(ax, df, x: str, title: str, styles):
         st = styles[m]
         label = "√CRB (true array)" if m == "CRB" else m
         ax.plot(sub[x], sub["value"], label=label, **st)
-    ax.set_yscale("log")
+    _log(ax)
     ax.set_ylabel("RMSE (°)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
@@ -81,6 +94,14 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
         axes[0, 0].legend(fontsize=7)
         fig.suptitle("Fig. 4f: RMSE vs SNR (ρ = 1)", fontsize=10)
         written += _save(fig, out_dir, "fig4f_rmse_vs_snr")
+        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6), squeeze=False)
+        for ax, metric, where in ((axes[0, 0], "rmse_inner_deg", "inside ±30°"),
+                                  (axes[0, 1], "rmse_outer_deg", "outside ±30°")):
+            _curve_panel(ax, snr, "snr_db", f"{where}, mean over {len(devs)} devices", styles, metric)
+            ax.set_xlabel("SNR per element and tone (dB)")
+        axes[0, 0].legend(fontsize=7)
+        fig.suptitle("Fig. 4f by region: the phase errors grow beyond ±30°", fontsize=10)
+        written += _save(fig, out_dir, "fig4f_rmse_inner_outer")
 
     if "rho" in panels:
         rho = df[df["panel"] == "rho"]
@@ -103,8 +124,9 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
                 ax.scatter(xs, vals, marker="_", s=200, color="k", label="√CRB (true array)", zorder=4)
             else:
                 ax.bar(xs, vals, width=w, label=m, color=styles[m]["color"])
-        ax.set_xticks(range(len(chans)), [c.upper() for c in chans])
-        ax.set_yscale("log")
+        from ...systems.direction_finding.report import CHANNEL_NAMES
+        ax.set_xticks(range(len(chans)), [CHANNEL_NAMES.get(c, c) for c in chans])
+        _log(ax)
         ax.set_ylabel("RMSE (°)")
         ax.set_xlabel("TR 38.901 LoS scenario")
         ax.set_title("Fig. 4i: the five channels", fontsize=9)
@@ -166,7 +188,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
             st = {k: v for k, v in styles[m].items()}
             ax.plot(range(1, n + 1), mean, label=m, **st)
         ax.axhline(0.1, color="grey", linestyle="--", linewidth=1, label="10 %")
-        ax.set_yscale("log")
+        _log(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel("batch-loss SD about the final loss, / epoch 1 (1)")
         ax.set_title("Fig. 4h: training-loss convergence", fontsize=9)
@@ -187,7 +209,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
             ax.bar([x - 0.2 for x in xs], ours, width=0.4, label="measured (this run)")
             ax.bar([x + 0.2 for x in xs], theirs, width=0.4, label="seed 002", color="grey")
             ax.set_xticks(list(xs), ms, fontsize=8)
-            ax.set_yscale("log")
+            _log(ax)
             ax.set_ylabel(unit)
         axes[0].legend(fontsize=7)
         fig.suptitle("Tables 3–4: complexity and timing", fontsize=10)
@@ -205,7 +227,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
             st = {k: v for k, v in styles[m].items() if k not in ("marker", "markersize")}
             axes[0].plot(e, [(i + 1) / n for i in range(n)], label=m, **st)
         axes[0].axhline(0.8, color="grey", linestyle=":", linewidth=1)
-        axes[0].set_xscale("log")
+        _log(axes[0], "x")
         axes[0].set_xlabel("absolute AoA error (°, floored at 0.01°)")
         axes[0].set_ylabel("CDF (1)")
         axes[0].legend(fontsize=7)
@@ -224,7 +246,7 @@ def draw_figures(df: pd.DataFrame, meta: dict[str, Any], out_dir, run_dir=None) 
         bp = axes[1].bxp(stats, positions=positions, showfliers=False, patch_artist=True)
         for k, box in enumerate(bp["boxes"]):
             box.set_facecolor(styles[ms[k % len(ms)]]["color"])
-        axes[1].set_yscale("log")
+        _log(axes[1])
         axes[1].set_xticks([p * (len(ms) + 1) + (len(ms) - 1) / 2 for p in range(P)],
                            [f"subregion {p + 1}" for p in range(P)], fontsize=8)
         axes[1].set_ylabel("absolute AoA error (°, floored at 0.01°)")

@@ -8,8 +8,10 @@ import math
 
 import pandas as pd
 
-__all__ = ["summary_table"]
+__all__ = ["summary_table", "CHANNEL_NAMES"]
 
+#: TR 38.901 LoS scenario names as printed (the config uses lower case)
+CHANNEL_NAMES = {"inh": "InH", "inf": "InF", "umi": "UMi", "uma": "UMa", "rma": "RMa"}
 _ORDER = ("MUSIC", "DBF", "DeepMUSIC", "CNN", "MoD-DNN", "CRB", "MUSIC noise-free")
 
 
@@ -56,22 +58,29 @@ def summary_table(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         cols["RMSE° TR38.901 mean"] = per.groupby(level="method").mean()
         if "MoD-DNN" in per.index.get_level_values(0):
             m = per["MoD-DNN"]
-            lines.append("channels: MoD-DNN RMSE° " + ", ".join(f"{c} {_fmt(v)}" for c, v in m.items()))
+            lines.append("channels: MoD-DNN RMSE° " + ", ".join(f"{CHANNEL_NAMES.get(c, c)} {_fmt(v)}"
+                                                             for c, v in m.items()))
     meas = df[(df["panel"] == "measured") & (df["metric"] == "p80_deg")]
     if not meas.empty:
         p80 = meas.groupby("method")["value"].mean()
         cols["measured p80°"] = p80
-        if "MoD-DNN" in p80 and "MUSIC" in p80 and p80["MUSIC"] > 0:
+        if "MoD-DNN" in p80 and "MUSIC" in p80:
+            rel = f" ({_fmt(100 * (1 - p80['MoD-DNN'] / p80['MUSIC']))} % lower)" if p80["MUSIC"] > 0 else ""
             lines.append(f"measured: 80th-percentile error MoD-DNN {_fmt(p80['MoD-DNN'])}° vs MUSIC "
-                         f"{_fmt(p80['MUSIC'])}° ({_fmt(100 * (1 - p80['MoD-DNN'] / p80['MUSIC']))} % lower)")
+                         f"{_fmt(p80['MUSIC'])}°{rel}")
     cx = df[df["panel"] == "complexity"]
     if not cx.empty:
         for metric, name in (("gflops", "GFLOPs"), ("test_ms", "test ms/sample")):
             v = cx[cx["metric"] == metric].groupby("method")["value"].mean()
             cols[name] = v[[m for m in v.index if "[" not in m]]
-    ep = df[(df["panel"] == "epochs") & (df["metric"] == "epochs_to_10pct")]
-    if not ep.empty:
-        cols["epochs to 10 %"] = ep.groupby("method")["value"].mean()
+    spread = df[(df["panel"] == "epochs") & (df["metric"] == "final_spread")]
+    if not spread.empty:  # a method without an epochs_to_10pct row never got below 10 %: NaN here
+        ep = df[(df["panel"] == "epochs") & (df["metric"] == "epochs_to_10pct")]
+        methods = list(dict.fromkeys(spread["method"]))
+        cols["epochs to 10 %"] = ep.groupby("method")["value"].mean().reindex(methods)
+        never = [m for m in methods if m not in set(ep["method"])]
+        if never:
+            lines.append("epochs: loss spread never below 10 % of epoch 1 within the run's epochs: " + ", ".join(never))
     if not cols:
         return pd.DataFrame(), lines
     table = pd.DataFrame(cols)
