@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     rows = []
     for name, fn in methods.items():
-        fn(y[:1])  # warm-up (grid dictionaries, lazy imports)
+        if not args.quick:
+            fn(y[:2])  # warm-up (grid dictionaries, lazy imports)
         sec, est = _time(lambda f=fn: f(y), args.repeats)
         d = est[..., 0] - world.truth[:, 0]
         d = torch.remainder(d + math.pi, 2 * math.pi) - math.pi

@@ -59,9 +59,15 @@ def _value(rows: pd.DataFrame, method: str, metric: str) -> float:
 
 
 def _finish(fig, axes, title: str, out_dir, stem: str) -> list[Path]:
+    from matplotlib.ticker import LogFormatter
+
     for ax in np.ravel(axes):
         if ax.get_visible():
             ax.grid(True, which="both", alpha=0.3)
+            for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+                if scale == "log":  # plain-text tick labels (1e−02, 2e−02): no mathtext to typeset
+                    axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+                    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out_dir, stem)
