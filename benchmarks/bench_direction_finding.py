@@ -12,8 +12,8 @@ Measures (wall time after one warm-up call, ``--repeats`` timed calls, the media
 * ``flops``: FLOPs of one inference (``torch.utils.flop_counter``).
 
 Sizes: the seed's (I = 10 unrolled iterations, DeepMUSIC 256 filters / 1024 hidden, CNN
-32-64-128 / 256) by default; ``--quick`` uses the quick profile's (I = 3, DeepMUSIC 32 / 256,
-CNN 16-32-32 / 128) and fewer samples.  Weights are untrained (speed does not depend on them).
+32-64-128 / 256) by default; ``--quick`` uses the quick profile's (autoencoder d_c = 64, I = 1,
+DeepMUSIC 32 / 256, CNN 16-32-32 / 128) and fewer samples.  Weights are untrained (speed does not depend on them).
 
 Usage:
     python benchmarks/bench_direction_finding.py [--quick] [--threads 1] [--out DIR]
@@ -82,7 +82,7 @@ def main(argv=None) -> dict:
     quick = args.quick
     samples = args.samples or (64 if quick else 512)
     repeats = args.repeats or (2 if quick else 5)
-    I = 3 if quick else 10
+    I = 1 if quick else 10
     sizes = dict(dm=(32, 256) if quick else (256, 1024), cnn=((16, 32, 32), 128) if quick else ((32, 64, 128), 256))
     torch.manual_seed(0)
     sc = ScenarioConfig()
@@ -92,7 +92,7 @@ def main(argv=None) -> dict:
     H = normalize_csi(data.csi)
     R = (H @ H.mH / 16)
     dicts, grids = subregion_dictionaries(sc, dev.assumed_array)
-    ae = MultiTaskAutoencoder()
+    ae = MultiTaskAutoencoder(hidden=64 if quick else 16)
     ssr = build_subregion_ssr(dicts, iterations=I, cg_iterations=10)
     models = TrainedModels(autoencoder=ae, moddnn=MoDDNN(ae, ssr, dicts, grids).eval(),
                            deepmusic=DeepMUSIC(4, [300, 300, 300, 301], *sizes["dm"]).eval(),

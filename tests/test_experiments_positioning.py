@@ -198,11 +198,14 @@ def test_summary_table_and_headlines():
     assert empty.empty and no_lines == []
 
 
-def test_positioning_figures_from_a_results_table(tmp_path):
+def test_positioning_figures_from_a_results_table(tmp_path, monkeypatch):
     """Seed-style figures: one per precoder-response table, per impairment on the SNR panel and per
-    sweep; called by the generic plotting through the experiment's hook; panels without data skipped."""
+    sweep; called by the generic plotting through the experiment's hook; panels without data skipped.
+
+    The figures are built (layout included) but saved for real only in the end-to-end call through
+    ``plot_results`` (one panel), since PNG + SVG rendering dominates the cost."""
     from isackit.experiments.plugins import positioning  # noqa: F401  (registers the experiment)
-    from isackit.experiments.plugins.positioning_figures import positioning_figures
+    from isackit.experiments.plugins import positioning_figures as pf
     from isackit.experiments.plotting import plot_results
 
     recs = []
@@ -220,13 +223,32 @@ def test_positioning_figures_from_a_results_table(tmp_path):
     recs += [dict(panel="zeta", impairment="coupling", x=z, method=m, metric="position_rmse_m", value=0.1,
                   n_trials=10) for z in (-1.0, -0.5) for m in ("benchmark", "learned", "MCRB (benchmark)")]
     df = pd.DataFrame.from_records(recs)
-    names = sorted(p.name for p in positioning_figures(df, {}, tmp_path / "a"))
+
+    import matplotlib.pyplot as plt
+
+    built = {}
+
+    def record(fig, out_dir, stem):
+        built[stem] = [(len(ax.get_lines()), ax.get_title()) for ax in fig.axes]
+        plt.close(fig)
+        return [tmp_path / "a" / f"{stem}.{e}" for e in ("png", "svg")]
+
+    with monkeypatch.context() as m:
+        m.setattr(pf, "save_figure", record)
+        names = sorted(p.name for p in pf.positioning_figures(df, {}, tmp_path / "a"))
     assert names == sorted(f"{s}.{e}" for s in ("precoder_responses", "rmse_vs_snr_none", "rmse_vs_snr_coupling",
                                                "position_rmse_vs_zeta") for e in ("png", "svg"))
-    assert positioning_figures(df.iloc[:0], {}, tmp_path / "b") == []
-    written = {p.name for p in plot_results(df, {"experiment": "positioning", "params": ["panel", "impairment", "x"],
-                                                 "bounds": []}, tmp_path / "c")}
-    assert {"precoder_responses.png", "position_rmse_vs_zeta.png"} <= written
+    # 2 impairments x 2 BSs of responses (benchmark, learned); 3 metrics x 4 curves; 3 curves vs zeta
+    assert built["precoder_responses"] == [(2, f"BS {b}, {t}") for t in ("no impairment", "mutual coupling")
+                                           for b in (1, 2)]
+    assert [n for n, _ in built["rmse_vs_snr_none"]] == [4, 4, 4]
+    assert [n for n, _ in built["position_rmse_vs_zeta"]] == [3]
+    assert pf.positioning_figures(df.iloc[:0], {}, tmp_path / "b") == []
+    zeta = df[df["panel"] == "zeta"]
+    written = {p.name for p in plot_results(zeta, {"experiment": "positioning", "params": ["panel", "impairment", "x"],
+                                                   "bounds": []}, tmp_path / "c")}
+    assert {"position_rmse_vs_zeta.png", "position_rmse_vs_zeta.svg"} <= written
+    assert all((tmp_path / "c" / n).stat().st_size > 0 for n in written)
 
 
 def test_unit_memory_grows_with_the_sizes():
@@ -236,3 +258,20 @@ def test_unit_memory_grows_with_the_sizes():
     b_small, what = exp.unit_memory(small)
     b_big, _ = exp.unit_memory(big)
     assert 1e6 < b_small < 1e10 and b_big > 1e3 * b_small and "chunk" in what
+
+
+def test_benchmark_design_is_shared_by_scenarios_that_differ_only_in_the_impairment():
+    """The CRB-optimal benchmark sees only the nominal array: one design per nominal scenario, equal
+    to designing afresh with the impaired scenario's nominal array."""
+    from isackit.bounds.aod import crb_optimal_precoder
+    from isackit.experiments.plugins import positioning as P
+
+    cfg = _spec(("evaluation.power_angles", 5)).config
+    P._Setup.cache.clear()
+    P._Setup.designs.clear()
+    a = P._Setup.get(cfg, P.scenario_of(cfg, "none"))
+    b = P._Setup.get(cfg, P.scenario_of(cfg, "coupling", zeta=-0.5))
+    assert a is not b and b.F_aod is a.F_aod and b.F_pos is a.F_pos and len(P._Setup.designs) == 1
+    T = b.scenario.num_transmissions
+    fresh, _ = crb_optimal_precoder(b.arrays[0].ideal(), b.aod_sectors, T, cfg.evaluation.power_angles)
+    assert torch.equal(fresh, b.F_aod)

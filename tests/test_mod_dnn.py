@@ -21,6 +21,7 @@ from isackit.learning.mod_dnn import (
     csi_to_real,
     inference_flops,
     real_to_csi,
+    recalibrate_batchnorm,
 )
 
 
@@ -101,6 +102,37 @@ def test_batchnorm_inference_does_not_depend_on_the_batch():
     ssr.train()
     with torch.no_grad():
         assert (ssr(torch.cat([x, other]))[:8] - ssr(x)).abs().max() > 1e-3
+
+
+def test_precise_batchnorm_statistics_are_those_of_the_final_weights():
+    """After recalibration, each BatchNorm's running mean/variance are the (unbiased) statistics
+    of its inputs under the final weights: one batch → eval output = train-mode output up to
+    the n/(n−1) variance factor; stale statistics (other weights) are gone."""
+    ssr = _ssr(torch.float64, iterations=2)
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(48, 40, generator=g, dtype=torch.float64)
+    ssr.train()
+    with torch.no_grad():  # stale statistics: other inputs, then new weights
+        for _ in range(5):
+            ssr(5.0 * torch.rand(16, 40, generator=g, dtype=torch.float64))
+        for prm in ssr.parameters():
+            prm.add_(0.05 * torch.randn(prm.shape, generator=g, dtype=prm.dtype))
+    first = ssr.calibrator.norms[0][0]
+    captured = []
+    hook = ssr.calibrator.convs[0].register_forward_hook(lambda m, i, o: captured.append(o.detach()))
+    recalibrate_batchnorm(ssr, x, batch_size=48)
+    hook.remove()
+    h = captured[0]  # conv 1 output at iteration 0, (48, 4, 40)
+    n = h.shape[0] * h.shape[-1]
+    assert torch.allclose(first.running_mean, h.mean((0, 2)), rtol=1e-12, atol=1e-14)
+    assert torch.allclose(first.running_var, h.var((0, 2), unbiased=True), rtol=1e-12)
+    assert not ssr.training and first.momentum == 0.1
+    with torch.no_grad():
+        ev = ssr(x)
+        ssr.train()
+        tr = ssr(x)
+    # the only difference is the n/(n-1) factor of the variances (n = 48·40 per channel)
+    assert (ev - tr).abs().max() <= 5.0 / n * tr.abs().max()
 
 
 def test_gradcheck_through_the_unrolled_network_float64():

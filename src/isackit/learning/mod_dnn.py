@@ -73,6 +73,7 @@ __all__ = [
     "inference_flops",
     "build_subregion_ssr",
     "covariance_image",
+    "recalibrate_batchnorm",
 ]
 
 
@@ -330,6 +331,36 @@ class MoDLSSR(nn.Module):
 
     def forward(self, eta_hat: torch.Tensor) -> torch.Tensor:
         return self.iterates(eta_hat)[-1]
+
+
+def recalibrate_batchnorm(model: nn.Module, inputs: torch.Tensor, batch_size: int = 64) -> nn.Module:
+    r"""Recompute every BatchNorm layer's running statistics of ``model`` with its FINAL weights:
+    reset them, then one pass over ``inputs`` ``(S, ...)`` in train mode (no gradients) with the
+    cumulative average (``momentum=None``) over batches of ``batch_size`` ("precise BN").
+
+    The running averages collected during training (momentum 0.1) mix statistics of earlier
+    weights; for the MoDL-SSR, whose BatchNorm sees the outputs of layers that keep changing
+    to the last step, the eval-mode output then differs from the population-normalised one.
+    Afterwards each layer's running mean is the mean of the per-batch means and its running
+    variance the mean of the per-batch unbiased variances of its inputs.  Returns ``model``
+    in eval mode; the momentum of each layer is restored."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or inputs.shape[0] == 0:
+        return model.eval()
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        with torch.no_grad():
+            for s in range(0, inputs.shape[0], int(batch_size)):
+                if inputs[s:s + batch_size].shape[0] > 1:  # a batch of one has no variance
+                    model(inputs[s:s + batch_size])
+    finally:
+        for m, mom in zip(norms, saved, strict=True):
+            m.momentum = mom
+    return model.eval()
 
 
 # ---------------------------------------------------------------------------------------

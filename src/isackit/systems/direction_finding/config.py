@@ -198,6 +198,7 @@ class SSRConfig(StrictModel):
     channels: list[int] = Field(default_factory=lambda: [4, 8, 4, 1])   # [P]
     kernel_size: int = Field(32, ge=1)                                   # [P]
     bn_per_iteration: bool = True
+    precise_bn: bool = True          # [D] BN statistics recomputed with the final weights after training
     final_bn: bool = True
     coord_channel: bool = False
     residual: bool = False

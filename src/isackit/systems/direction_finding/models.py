@@ -42,6 +42,7 @@ from ...learning.mod_dnn import (
     gaussian_labels,
     normalize_csi,
     one_hot_labels,
+    recalibrate_batchnorm,
 )
 from ...learning.store import ModelStore
 from ...learning.training import fit
@@ -242,7 +243,11 @@ def train_ssr(store: ModelStore, data: TrainingData, ae: MultiTaskAutoencoder, a
             def loss(i):
                 return ((model(x[i]) - y[i]) ** 2).sum(-1).mean()
 
-            return _fit(model, loss, x.shape[0], s.training, name, seed, ckpt, progress)
+            log = _fit(model, loss, x.shape[0], s.training, name, seed, ckpt, progress)
+            if s.precise_bn:  # eval-mode statistics of the final weights (recalibrate_batchnorm)
+                order = torch.randperm(x.shape[0], generator=make_generator(seed, name, "precise-bn"))
+                recalibrate_batchnorm(model, x[order], s.training.batch_size)
+            return log
 
         ident = {"data": data.identity, "scenario": scenario, "ssr": s, "autoencoder": ae_record["key"]
                  if s.input == "autoencoder" else "oracle", "subregion": p}
