@@ -21,6 +21,7 @@ commands import what they need.
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -41,7 +42,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out_console = Console()
+# Piped output (make demo | tee, CI logs) has no terminal width; rich would wrap the summary
+# table at 80 columns, so it gets 160 unless COLUMNS says otherwise.
+out_console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err_console = Console(stderr=True)
 
 EXIT_USER_ERROR = 2
