@@ -12,6 +12,7 @@ import torch
 from ...bounds.tones import crb_doa_tones
 from ...learning.mod_dnn import MultiTaskAutoencoder, normalize_csi
 from ...metrics import box_statistics
+from ...signals.random import noise_variance_from_snr
 from .config import ScenarioConfig
 from .scenario import Device, nearest_grid_index, subregion_bounds, subregion_of
 
@@ -117,7 +118,7 @@ def crb_over_angles(device: Device, scenario: ScenarioConfig, aoa: torch.Tensor,
     with the device's TRUE array (a receiver that knows the impairments): :func:`crb_doa_tones`."""
     sc = torch.arange(scenario.array.num_subcarriers)
     subcarrier_dependent = any(i.subcarrier_dependent for i in device.true_array.impairments)
-    nv = 10.0 ** (-float(snr_db) / 10.0)
+    nv = noise_variance_from_snr(float(snr_db))
     return crb_doa_tones(device.true_array, aoa.double(), nv, subcarriers=sc if subcarrier_dependent else None,
                          num_tones=scenario.array.num_subcarriers)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..._dtypes import complex_dtype
 from ...constants import SPEED_OF_LIGHT
 from ...geometry.arrays import ula
 from ...impairments.angle_phase import SmoothPhaseError
@@ -142,8 +143,7 @@ def _squint(scenario: ScenarioConfig, array: ArrayModel, aoa: torch.Tensor) -> t
 def _los_paths(B: int, scenario: ScenarioConfig, generator: torch.Generator, rdt):
     delays = torch.rand(B, 1, generator=generator, dtype=torch.float64) * scenario.channel.max_delay_ns * 1e-9
     phase = 2 * math.pi * torch.rand(B, 1, generator=generator, dtype=torch.float64)
-    return delays.to(rdt), torch.polar(torch.ones_like(phase), phase).to(torch.complex128 if rdt == torch.float64
-                                                                         else torch.complex64)
+    return delays.to(rdt), torch.polar(torch.ones_like(phase), phase).to(complex_dtype(rdt))
 
 
 def _tr38901_channel(arrays: list[ArrayModel], aoa: torch.Tensor, scenario: ScenarioConfig,
@@ -183,7 +183,7 @@ def simulate_csi(device: Device, aoa: torch.Tensor, snr_db, scenario: ScenarioCo
     if aoa.ndim != 1:
         raise ValueError(f"aoa must have shape (B,), got {tuple(aoa.shape)}")
     rdt = aoa.dtype if aoa.dtype in (torch.float32, torch.float64) else torch.float32
-    cdt = torch.complex128 if rdt == torch.float64 else torch.complex64
+    cdt = complex_dtype(rdt)
     B = aoa.shape[0]
     mix = scenario.impairment.rho_mode == "mix" and device.rho < 1.0
     arrays = [device.true_array] + ([device.assumed_array] if mix else [])
