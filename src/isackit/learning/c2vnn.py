@@ -41,6 +41,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from .._config import StrictModel
+from .._dtypes import complex_dtype
 from ..seeding import make_generator
 from .complex import ComplexConv2d, ComplexLinear, crelu
 from .training import TrainingConfig, TrainingLog, fit
@@ -226,7 +227,7 @@ def measured_flops(model: C2VNN) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     dt = next(model.parameters()).dtype
-    cdt = torch.complex128 if dt == torch.float64 else torch.complex64
+    cdt = complex_dtype(dt)
     x = torch.zeros(1, model.config.window, model.width, dtype=cdt)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
@@ -243,7 +244,7 @@ def c2vnn_estimate(model: C2VNN, H: torch.Tensor, num_paths: int, delay_resoluti
     τ̂ = ((m̂ + δ̂) mod N)·T_res; the input is cast to the model's complex dtype.
     """
     dt = next(model.parameters()).dtype
-    cdt = torch.complex128 if dt == torch.float64 else torch.complex64
+    cdt = complex_dtype(dt)
     G = idft_delay_profile(H.to(cdt))
     N = G.shape[-2]
     T, peaks = peak_windows(G, num_paths, model.config.window)

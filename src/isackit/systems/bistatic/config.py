@@ -33,6 +33,7 @@ from pydantic import Field, model_validator
 
 from ..._config import StrictModel
 from ...constants import SPEED_OF_LIGHT
+from ...conversions import db_to_linear
 from ...signals.ofdm import OFDMConfig
 
 __all__ = ["ScenarioConfig"]
@@ -107,7 +108,7 @@ class ScenarioConfig(StrictModel):
 
     def noise_variance(self, snr_db: float) -> float:
         """σ² = M_t K E|α|² / SNR (E|α|² = 1 for both amplitude models)."""
-        return self.num_tx * self.num_paths / 10 ** (snr_db / 10)
+        return self.num_tx * self.num_paths / db_to_linear(snr_db)
 
     def half_power_beamwidth_rx(self) -> float:
         """HPBW of the receive ULA at broadside, radians (≈ 0.886·2/M_r)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ...conversions import db_to_linear
 from ...geometry import ula
 from ...impairments import ArrayModel, TimingOffset
 from ...signals import bistatic_channel, ls_channel_estimate, orthogonal_pilots, random_symbols
@@ -159,7 +160,7 @@ def observe(config: ScenarioConfig, H: torch.Tensor, snr_db, generator: torch.Ge
     B = H.shape[0]
     X = transmit_pilots(config, tuple(H.shape[:-3]), generator, H.dtype)
     snr = torch.as_tensor(snr_db, dtype=H.real.dtype).expand(B)
-    s2 = config.num_tx * config.num_paths / 10 ** (snr / 10)
+    s2 = config.num_tx * config.num_paths / db_to_linear(snr)
     W = torch.randn((*H.shape[:-1], config.symbols_per_subframe, 2), generator=generator, dtype=H.real.dtype)
     W = torch.view_as_complex(W) * (s2 / 2).sqrt().reshape(B, *([1] * (H.ndim - 1)))
     Y = H @ X + W
@@ -190,6 +191,6 @@ def observe_per_symbol(config: ScenarioConfig, paths: Paths, snr_db, generator: 
     X = transmit_pilots(config, (B, S), generator, H.dtype)  # (B, S, N, M_t, L)
     Xg = X.permute(0, 1, 4, 2, 3).reshape(B, S * L, config.num_subcarriers, config.num_tx)  # (B, S·L, N, M_t)
     snr = torch.as_tensor(snr_db, dtype=H.real.dtype).expand(B)
-    s2 = config.num_tx * config.num_paths / 10 ** (snr / 10)
+    s2 = config.num_tx * config.num_paths / db_to_linear(snr)
     Y = received_signal(H, Xg, grid_dims=2, noise_variance=s2.reshape(B, 1, 1, 1), generator=generator)
     return ls_subframe_estimates(Y, Xg, L), s2
