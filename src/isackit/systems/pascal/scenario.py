@@ -36,6 +36,7 @@ from ...seeding import make_generator
 from ...signals.constellations import constellation_points
 from ...signals.frames import FrameLayout, draw_element_errors, received_frame, uplink_signal
 from ...signals.mrc import mrc_sinr, sum_rate
+from ...signals.random import noise_variance_from_snr
 from .config import ScenarioConfig
 
 __all__ = ["PascalWorld", "build_world", "pilot_observations", "subframe_observations", "dldd_sum_rate", "crlb",
@@ -74,7 +75,8 @@ class PascalWorld:
 
     @staticmethod
     def noise_var(snr_db: float) -> float:
-        return 10.0 ** (-snr_db / 10.0)
+        """σ² = 10^(−SNR/10) (unit reference power)."""
+        return noise_variance_from_snr(snr_db)
 
     def gains(self, snr_db: float) -> torch.Tensor:
         """G_k = c_k² SNR, ``(K,)``."""
