@@ -1,14 +1,10 @@
 """AoD CRB, PEB, MCRB and the CRB-optimal precoder for AoD positioning (bounds.aod, seed 004)."""
 
-import itertools
 import math
 
-import numpy as np
 import pytest
 import torch
 
-from isackit.geometry import ula
-from isackit.impairments import ArrayModel
 from isackit.bounds.aod import (
     aod_crb,
     aod_crbs,
@@ -22,23 +18,10 @@ from isackit.bounds.aod import (
 from isackit.estimators.positioning import ml_aod
 from isackit.learning.positioning import draw_gains, observe
 from isackit.signals.precoders import derivative_codebook
-from isackit.systems.positioning.scenario import PositioningConfig, build_arrays, local_aods
+from isackit.systems.positioning.scenario import build_arrays, local_aods
 
-LAM = 10.7e-3
-
-
-@pytest.fixture(scope="module")
-def cfg():
-    return PositioningConfig()
-
-
-@pytest.fixture(scope="module")
-def nominal():
-    return ArrayModel(ula(32, 0.5, LAM))
-
-
-def _deg(*v):
-    return torch.deg2rad(torch.tensor(v, dtype=torch.float64))
+from positioning_fixtures import LAM, cfg, nominal  # noqa: F401  (fixtures)
+from positioning_fixtures import deg as _deg
 
 
 def _worst_crb(C, arr, sec, rho, K=41):

@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from isackit.geometry import ula
-from isackit.impairments import ArrayModel
 from isackit.learning.positioning import sector_features
 from isackit.systems.positioning.scenario import (
     PositioningConfig,
@@ -18,21 +16,8 @@ from isackit.systems.positioning.scenario import (
     sample_position_batch,
 )
 
-LAM = 10.7e-3
-
-
-@pytest.fixture(scope="module")
-def cfg():
-    return PositioningConfig()
-
-
-@pytest.fixture(scope="module")
-def nominal():
-    return ArrayModel(ula(32, 0.5, LAM))
-
-
-def _deg(*v):
-    return torch.deg2rad(torch.tensor(v, dtype=torch.float64))
+from positioning_fixtures import LAM, cfg, nominal  # noqa: F401  (fixtures)
+from positioning_fixtures import deg as _deg
 
 
 def test_config_defaults_are_the_seed(cfg):

@@ -65,7 +65,8 @@ def summary_table(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         p80 = meas.groupby("method")["value"].mean()
         cols["measured p80°"] = p80
         if "MoD-DNN" in p80 and "MUSIC" in p80:
-            rel = f" ({_fmt(100 * (1 - p80['MoD-DNN'] / p80['MUSIC']))} % lower)" if p80["MUSIC"] > 0 else ""
+            change = 100 * (1 - p80["MoD-DNN"] / p80["MUSIC"]) if p80["MUSIC"] > 0 else None
+            rel = "" if change is None else f" ({_fmt(abs(change))} % {'lower' if change >= 0 else 'higher'})"
             lines.append(f"measured: 80th-percentile error MoD-DNN {_fmt(p80['MoD-DNN'])}° vs MUSIC "
                          f"{_fmt(p80['MUSIC'])}°{rel}")
     cx = df[df["panel"] == "complexity"]
