@@ -138,7 +138,30 @@ def to_real_features(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
 # --------------------------------------------------------------------------------------
 # linear and convolution
 # --------------------------------------------------------------------------------------
-class ComplexLinear(nn.Module):
+class _ComplexWeights(nn.Module):
+    """Real parameters ``weight_real``/``weight_imag`` (A, B) and optional ``bias_real``/``bias_imag``
+    of a complex affine layer, seen as complex tensors A + jB (differentiable views)."""
+
+    def _reset(self, fan_in: int, fan_out: int, generator: torch.Generator | None) -> None:
+        complex_init_(self.weight_real, self.weight_imag, fan_in, fan_out, self.init, generator)
+        if self.bias_real is not None:
+            with torch.no_grad():
+                self.bias_real.zero_()
+                self.bias_imag.zero_()
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The complex weight A + jB (the shape of ``weight_real``: ``(out, in)`` for a linear layer,
+        ``(C_out, C_in / groups, *kernel_size)`` for a convolution)."""
+        return torch.complex(self.weight_real, self.weight_imag)
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        """The complex bias ``(out,)`` / ``(C_out,)`` or None."""
+        return None if self.bias_real is None else torch.complex(self.bias_real, self.bias_imag)
+
+
+class ComplexLinear(_ComplexWeights):
     r"""y = W z + b with complex W = A + jB ``(out, in)`` and b: ``(..., in) -> (..., out)``.
 
     Computed as one real product of [x_r, x_i] with the block matrix [[A, -B], [B, A]].
@@ -169,21 +192,7 @@ class ComplexLinear(nn.Module):
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Re-draw the weights (:func:`complex_init_`) and zero the bias."""
-        complex_init_(self.weight_real, self.weight_imag, self.in_features, self.out_features, self.init, generator)
-        if self.bias_real is not None:
-            with torch.no_grad():
-                self.bias_real.zero_()
-                self.bias_imag.zero_()
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """The complex weight A + jB ``(out, in)`` (differentiable view of the parameters)."""
-        return torch.complex(self.weight_real, self.weight_imag)
-
-    @property
-    def bias(self) -> torch.Tensor | None:
-        """The complex bias ``(out,)`` or None."""
-        return None if self.bias_real is None else torch.complex(self.bias_real, self.bias_imag)
+        self._reset(self.in_features, self.out_features, generator)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         _check_complex_input(z, self.weight_real, type(self).__name__)
@@ -199,7 +208,7 @@ class ComplexLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias_real is not None}"
 
 
-class _ComplexConvNd(nn.Module):
+class _ComplexConvNd(_ComplexWeights):
     _nd = 0
     _conv = None
 
@@ -254,22 +263,7 @@ class _ComplexConvNd(nn.Module):
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Re-draw the weights (:func:`complex_init_`; fans include the kernel size) and zero the bias."""
         k = math.prod(self.kernel_size)
-        complex_init_(self.weight_real, self.weight_imag, self.in_channels // self.groups * k,
-                      self.out_channels // self.groups * k, self.init, generator)
-        if self.bias_real is not None:
-            with torch.no_grad():
-                self.bias_real.zero_()
-                self.bias_imag.zero_()
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """The complex kernel A + jB ``(C_out, C_in / groups, *kernel_size)``."""
-        return torch.complex(self.weight_real, self.weight_imag)
-
-    @property
-    def bias(self) -> torch.Tensor | None:
-        """The complex bias ``(C_out,)`` or None."""
-        return None if self.bias_real is None else torch.complex(self.bias_real, self.bias_imag)
+        self._reset(self.in_channels // self.groups * k, self.out_channels // self.groups * k, generator)
 
     def _pad_amounts(self) -> list[int]:
         """F.pad amounts (last dim first) for a non-zero padding mode."""
