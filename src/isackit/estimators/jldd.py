@@ -200,12 +200,7 @@ def mle_mle(y: torch.Tensor, array: ArrayGeometry, pilots: torch.Tensor, amplitu
         cdt = base.y.dtype
         pts = points.to(cdt)
         amp = amplitudes.to(cdt)
-        if init is None:
-            m1 = replace(model, waveforms=model.waveforms[:, :1], times=model.times[..., :1])
-            eta = ao_ml(base.y[..., :1], m1, search).estimates.reshape(B, K, 3)
-        else:
-            eta = init.to(base.y.real.dtype).reshape(B, K, 3).clone()
-        eta = _window_one(eta, init_doppler, search)
+        eta = _first_window_estimate(base, model, K, init, init_doppler, search)
         cand = pts[_all_vectors(pts.numel(), K, y.device)]  # (Q^K, K) symbol vectors
         cand_idx = _all_vectors(pts.numel(), K, y.device)
         sym = torch.full((B, K, N), -1, dtype=torch.int64, device=y.device)
@@ -243,6 +238,19 @@ def mle_mle(y: torch.Tensor, array: ArrayGeometry, pilots: torch.Tensor, amplitu
             out[:, i] = eta
         out = torch.where(valid[:, None, None, None], out, torch.full_like(out, torch.nan))
         return WindowedDetection(out.reshape(*batch, N, K, 3), sym.reshape(*batch, K, N), valid.reshape(batch))
+
+
+def _first_window_estimate(base: _Problem, model, K: int, init, init_doppler: str, search: LikelihoodSearch
+                           ) -> torch.Tensor:
+    """η after the pilot window ``(B, K, 3)``: AO-ML on the first (pilot) sample, or ``init``,
+    then the window's Doppler start (:func:`_window_one`)."""
+    B = base.y.shape[0]
+    if init is None:
+        m1 = replace(model, waveforms=model.waveforms[:, :1], times=model.times[..., :1])
+        eta = ao_ml(base.y[..., :1], m1, search).estimates.reshape(B, K, 3)
+    else:
+        eta = init.to(base.y.real.dtype).reshape(B, K, 3).clone()
+    return _window_one(eta, init_doppler, search)
 
 
 def _window_one(eta: torch.Tensor, init_doppler: str, search: LikelihoodSearch) -> torch.Tensor:
@@ -306,12 +314,7 @@ def music_mle(y: torch.Tensor, array: ArrayGeometry, pilots: torch.Tensor, ampli
         K = pilots.shape[0]
         cdt = base.y.dtype
         pts = points.to(cdt)
-        if init is None:
-            m1 = replace(model, waveforms=model.waveforms[:, :1], times=model.times[..., :1])
-            eta = ao_ml(base.y[..., :1], m1, search).estimates.reshape(B, K, 3)
-        else:
-            eta = init.to(base.y.real.dtype).reshape(B, K, 3).clone()
-        eta = _window_one(eta, init_doppler, search)
+        eta = _first_window_estimate(base, model, K, init, init_doppler, search)
         pos = array.positions_like(eta)
         sym = torch.full((B, K, N), -1, dtype=torch.int64, device=y.device)
         svals = torch.zeros(B, K, N, dtype=cdt, device=y.device)
