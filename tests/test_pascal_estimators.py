@@ -102,7 +102,10 @@ def test_ao_ml_objective_never_increases():
     assert int(res.extras["iterations"].max()) >= 5  # a real alternation, not a one-step exit
     # the MLE polishes the AO-ML point: never a worse likelihood
     mle = statistical_mle(y, kp, starts=("aoml",))
-    torch.testing.assert_close(mle.extras["aoml"], res.estimates, rtol=0, atol=0)
+    # the same AO-ML on the same trials: equal up to where two runs of an iterative maximiser may
+    # stop if one rounding differs (sqrt(eps), not bitwise)
+    torch.testing.assert_close(mle.extras["aoml"], res.estimates, rtol=0,
+                               atol=math.sqrt(torch.finfo(torch.float64).eps))
     assert bool((mle.extras["nll"] <= res.extras["nll"] + 1e-9 * res.extras["nll"].abs()).all())
 
 

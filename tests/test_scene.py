@@ -90,8 +90,11 @@ def test_bistatic_consistency(gen):
     pts = torch.randn(6, 2, generator=gen, dtype=F64) * 4 + torch.tensor([0.0, 6.0], dtype=F64)
     b = bistatic_parameters(pts, tx, rx)
     mt, mr = monostatic_parameters(pts, tx), monostatic_parameters(pts, rx)
-    torch.testing.assert_close(b.aod, mt.azimuth, rtol=0, atol=0)
-    torch.testing.assert_close(b.aoa, mr.azimuth, rtol=0, atol=0)
+    # the same atan2 of the same differences; a different kernel or vector width may still round
+    # differently: eps times the conditioning |coordinates| / distance
+    tol = tolerance(F64, condition=float(pts.abs().max() + 5.0) / float(torch.minimum(mt.range, mr.range).min()))
+    torch.testing.assert_close(b.aod, mt.azimuth, rtol=0, atol=tol)
+    torch.testing.assert_close(b.aoa, mr.azimuth, rtol=0, atol=tol)
     torch.testing.assert_close(b.delay, (mt.delay + mr.delay) / 2, rtol=1e-15, atol=0)
     be = bistatic_parameters(pts, tx, rx, excess=True)
     torch.testing.assert_close(be.delay, b.delay - 8.0 / SPEED_OF_LIGHT, rtol=0, atol=1e-20)
@@ -118,8 +121,8 @@ def test_multistation_matches_single_and_batches(gen):
         torch.testing.assert_close(out.delay[..., s], m.delay, rtol=tol, atol=0)
     q, psi = stack_stations(stations, like=pts)
     out2 = multistation_parameters(pts, positions=q, orientations=psi)
-    torch.testing.assert_close(out2.azimuth, out.azimuth, rtol=0, atol=0)
-    torch.testing.assert_close(out2.delay, range_to_delay(out.range), rtol=0, atol=0)
+    torch.testing.assert_close(out2.azimuth, out.azimuth, rtol=0, atol=tol)
+    torch.testing.assert_close(out2.delay, range_to_delay(out.range), rtol=tol, atol=0)
     # one point at a time
     torch.testing.assert_close(multistation_parameters(pts[1, 2], stations).azimuth, out.azimuth[1, 2])
 
