@@ -431,8 +431,14 @@ def paths_received_signal(gains, delays, rx_response: torch.Tensor, tx_response:
         if ar.shape[-2] == 1:  # one receive antenna (a UE): a sum over the paths
             a = ar[..., 0, 0, :].unsqueeze(-2)
             y = (w * (a.unsqueeze(-3) if timed else a)).sum(-1, keepdim=True)
+        elif timed:
+            y = torch.einsum("...nrk,...lnk->...lnr", ar, w)
         else:
-            y = torch.einsum("...nrk,...lnk->...lnr" if timed else "...nrk,...nk->...nr", ar, w)
+            # Y^T = A_r W^T: one (batched) product whose result is stored antenna-major, so the
+            # returned (..., N, M_r) is a transposed view and a caller that wants (..., M_r, N)
+            # gets it contiguous by a transpose, without a copy (the OMP's products fold its
+            # batch into one GEMM only for a contiguous observation)
+            y = (ar[..., 0, :, :] @ w.transpose(-1, -2)).transpose(-1, -2)
         return _noise(y, noise_variance, generator)
     v = symbols if precoder is None else precode(precoder, symbols, grid_dims)
     check_complex(v, "symbols")
