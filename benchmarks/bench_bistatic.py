@@ -17,6 +17,8 @@ For each method:
   the wall time is inflated by other processes; the CPU time is closer to an idle core's);
 * ``ops_per_scene`` — the operation count of :mod:`isackit.systems.bistatic.complexity`.
 
+``--sweep`` adds PARAMING's throughput against the batch size (where batching stops paying).
+
 "PARAMING (full SVD)" is the seed-literal per-scene form (X formed, ``torch.linalg.svd``):
 the per-scene loop that the batched PARAMING replaces (skipped with ``--quick``).
 
@@ -107,12 +109,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--methods", default="all", help="comma-separated names, or 'all'")
     ap.add_argument("--model-dir", default=None)
     ap.add_argument("--quick", action="store_true", help="tiny sizes (CI): coarse grids, batch 4")
+    ap.add_argument("--sweep", default="1,4,16,64,256,1024",
+                    help="batch sizes for PARAMING's throughput-vs-batch curve (comma-separated; '' to skip)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     sc = ScenarioConfig()
     if args.quick:
-        args.batch, args.grid_batch, args.repeats = min(args.batch, 4), 1, 1
+        args.batch, args.grid_batch, args.repeats, args.sweep = min(args.batch, 4), 1, 1, "1,4"
     g = make_generator(0, "bench-bistatic")
     p = sample_paths(sc, args.batch, g)
     H, _, _ = observe(sc, channel(sc, p), args.snr, g)
@@ -134,10 +138,20 @@ def main(argv=None) -> dict:
         print(f"{name:18s} batch-1 {row['latency_ms']:9.2f} ms  loop {row['loop_per_s']:9.2f}/s  "
               f"batched {row['batched_per_s']:9.2f}/s  x{row['speedup']:5.2f}  cpu {row['cpu_ms_per_scene']:8.2f} ms/scene  "
               f"ops {ops:.3g}", flush=True)
+    sweep = []
+    sizes = [int(b) for b in args.sweep.split(",") if b.strip()]
+    if sizes and "PARAMING" in names:
+        # throughput vs batch size: where batching stops paying (one call per size, best of repeats)
+        Hs, _, _ = observe(sc, channel(sc, sample_paths(sc, max(sizes), g)), args.snr, g)
+        fn = table["PARAMING"][0]
+        for b in sizes:
+            wall, cpu = _timed(lambda: fn(Hs[:b]), args.repeats)
+            sweep.append(dict(batch=b, per_s=b / wall, cpu_ms_per_scene=1e3 * cpu / b))
+            print(f"PARAMING batch {b:5d}: {b / wall:9.2f} scenes/s  cpu {1e3 * cpu / b:8.2f} ms/scene", flush=True)
     meta = dict(threads=args.threads, torch=torch.__version__, machine=platform.processor() or platform.machine(),
                 scenario=sc.describe(), snr_db=args.snr, quick=args.quick,
                 note="wall times on a shared machine are inflated by other processes; cpu_ms_per_scene is process CPU time")
-    out = {"meta": meta, "rows": rows}
+    out = {"meta": meta, "rows": rows, "paraming_batch_sweep": sweep}
     if args.out:
         d = Path(args.out)
         d.mkdir(parents=True, exist_ok=True)
@@ -147,6 +161,10 @@ def main(argv=None) -> dict:
                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['method']} | {r['batch']} | {r['latency_ms']:.3g} | {r['loop_per_s']:.3g} | {r['batched_per_s']:.3g} "
                   f"| {r['speedup']:.2f} | {r['cpu_ms_per_scene']:.3g} | {r['ops_per_scene']:.3g} |" for r in rows]
+        if sweep:
+            lines += ["", "PARAMING throughput vs batch size:", "",
+                      "| batch | scenes/s | CPU ms/scene |", "|---:|---:|---:|"]
+            lines += [f"| {r['batch']} | {r['per_s']:.3g} | {r['cpu_ms_per_scene']:.3g} |" for r in sweep]
         (d / f"{stem}.md").write_text("\n".join(lines) + "\n")
     return out
 

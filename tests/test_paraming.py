@@ -196,6 +196,24 @@ def test_batch_equals_one_at_a_time():
     assert torch.allclose(r2.estimates.reshape(4, 3, 3), res.estimates, rtol=0, atol=1e-9)
 
 
+def test_chunked_passes_equal_one_pass():
+    """chunk_size only splits the batch: same estimates and validity, including a NaN scene."""
+    g = torch.Generator().manual_seed(5)
+    H = _noisy(channel(CFG, sample_paths(CFG, 7, g)), 0.3, 4).clone()
+    H[3, 0, 0, 0] = complex(math.nan, 0.0)
+    one = paraming(H, RX, TX, 3, DF, chunk_size=64)
+    for size in (1, 3):
+        part = paraming(H, RX, TX, 3, DF, chunk_size=size)
+        assert torch.equal(part.valid, one.valid) and not bool(part.valid[3])
+        scale = torch.tensor([1.0, 1.0, CFG.num_subcarriers * DF], dtype=torch.float64)
+        d = ((part.estimates - one.estimates) * scale)[one.valid]
+        assert d.abs().max() < 1e-9
+    empty = paraming(H[:0], RX, TX, 3, DF, chunk_size=2)
+    assert empty.estimates.shape == (0, 3, 3) and empty.valid.shape == (0,)
+    with pytest.raises(ValueError, match="chunk_size"):
+        paraming(H, RX, TX, 3, DF, chunk_size=0)
+
+
 def test_subspace_svd_matches_full_svd_at_moderate_snr():
     cfg, rx, tx = OFDMConfig(24, DF, 30e9), ula(6), ula(5)
     aoa, aod = torch.tensor([-0.2, 0.5, 0.1], dtype=torch.float64), torch.tensor([0.3, -0.4, 0.0], dtype=torch.float64)

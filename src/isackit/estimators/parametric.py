@@ -71,8 +71,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_choice, check_positive
+from .._checks import check_choice, check_positive, check_positive_int
 from .base import EstimationResult, Estimator, register
+from .common import batch_chunks
 from .grids import delay_dictionary, real_dtype_of
 
 __all__ = [
@@ -92,6 +93,9 @@ __all__ = [
 ]
 
 PHASE_FITS = ("rank1", "direct")
+#: Scenes per batched pass of the pencil: throughput on 2 cores is flat from 16 to 64 scenes and
+#: falls beyond (the operator leaves the cache); see benchmarks/README.md.
+CHUNK_SIZE = 32
 SVD_METHODS = ("subspace", "full")
 DOPPLER_METHODS = ("per_subframe", "shared_geometry")
 
@@ -257,6 +261,11 @@ class HankelOperator:
 
     i.e. permutations of the seed's row/column orders (which leave every singular value and
     the matrix Φ of (34) unchanged).  ``x1``/``x2``/``x1h`` return X_1 W, X_2 W and X_1^H Q.
+
+    The adjoint is the same correlation with conj(Ĥ): (X_1^H Q)[j] = Σ_i conj(Ĥ[i + j]) Q[i],
+    and DFT_n(conj Ĥ)_f = conj(Ĥ_{(-f) mod N}).  The operator holds both spatial Hankel stacks,
+    S_f ``(B, N, M_t'M_r', K_tK_r)`` for X_1 and T_f ``(B, N, K_tK_r, M_t'M_r')`` for X_1^H,
+    contiguous, so that no product transposes or conjugates a block of vectors.
     """
 
     def __init__(self, H: torch.Tensor, sub_sizes: tuple[int, int, int]):
@@ -264,10 +273,10 @@ class HankelOperator:
         mr, mt, nn = sub_sizes
         self.N, self.nn, self.kn1 = N, nn, N - nn
         self.kt, self.kr = Mt - mt + 1, Mr - mr + 1
-        Hf = torch.fft.fft(H, dim=1)  # (B, f, M_r, M_t)
-        S = Hf.unfold(-1, mt, 1).unfold(2, mr, 1)  # (B, f, K_r, K_t, M_t', M_r'): [j_r, j_t, i_t, i_r]
-        self.S = S.permute(0, 1, 4, 5, 3, 2).reshape(B, N, mt * mr, self.kt * self.kr)
-        self.St = self.S.mT  # a view: BLAS takes the transpose flag, no copy
+        Hf = torch.fft.fft(H.transpose(-1, -2), dim=1)  # (B, f, M_t, M_r)
+        Gf = torch.roll(Hf.flip(1), 1, 1).conj().resolve_conj()  # DFT_n(conj Ĥ)
+        self.S = Hf.unfold(2, self.kt, 1).unfold(3, self.kr, 1).reshape(B, N, mt * mr, self.kt * self.kr)
+        self.T = Gf.unfold(2, mt, 1).unfold(3, mr, 1).reshape(B, N, self.kt * self.kr, mt * mr)
         self.row_shape = (nn, mt * mr)
         self.col_shape = (self.kn1, self.kt * self.kr)
 
@@ -286,7 +295,7 @@ class HankelOperator:
 
     def x1h(self, Q: torch.Tensor) -> torch.Tensor:
         """X_1^H Q: i-space → j-space."""
-        return self._correlate(self.St, Q.conj())[:, : self.kn1].conj()
+        return self._correlate(self.T, Q)[:, : self.kn1]
 
 
 _START: dict[tuple, torch.Tensor] = {}
@@ -327,9 +336,46 @@ def truncated_svd(op: HankelOperator, rank: int, oversampling: int = 3, power_it
 # ---------------------------------------------------------------------------------------
 # P3-P5: ToAs from the pencil
 # ---------------------------------------------------------------------------------------
+def _pencil(H: torch.Tensor, sizes: tuple[int, int, int], K: int, subcarrier_spacing: float, svd: str,
+            oversampling: int, power_iterations: int):
+    """(τ̂ (B, K) sorted, λ (B, K), Σ_K (B, K), valid (B,)) for one chunk ``(B, N, M_r, M_t)``."""
+    B, N, Mr, Mt = H.shape
+    mr, mt, nn = sizes
+    Hb, ok = _sanitize(H)
+    if svd == "full":
+        X = hankel_block_hankel(Hb, (mr, mt, nn)).reshape(B, mt, nn, mr, Mt - mt + 1, N - nn + 1, Mr - mr + 1)
+        X1 = X[..., :-1, :].reshape(B, mt * nn * mr, -1)
+        X2 = X[..., 1:, :].reshape(B, mt * nn * mr, -1)
+        Uf, sf, Vhf = torch.linalg.svd(X1, full_matrices=False)
+        U, s, V = Uf[..., :K], sf[..., :K], Vhf[..., :K, :].mH
+        X2V = X2 @ V
+        smax = sf[..., 0]
+    else:
+        op = HankelOperator(Hb, (mr, mt, nn))
+        U, s, V = truncated_svd(op, K, oversampling, power_iterations)
+        X2V = op.x2(V.reshape(B, *op.col_shape, K)).reshape(B, -1, K)
+        smax = s[..., 0]
+    eps = torch.finfo(s.dtype).eps
+    rank_ok = s[..., -1] > 100 * eps * max(U.shape[-2], V.shape[-2]) * smax
+    ok = ok & rank_ok
+    s_safe = torch.where(rank_ok[:, None], s, torch.ones_like(s))
+    Phi = (U.mH @ X2V) / s_safe[..., :, None].to(U.dtype)
+    lam = torch.linalg.eigvals(Phi)
+    tau = torch.remainder(-torch.angle(lam), 2 * math.pi) / (2 * math.pi * subcarrier_spacing)
+    tau, order = tau.sort(-1)
+    lam = lam.gather(-1, order)
+    ok = ok & torch.isfinite(tau).all(-1)
+    nan = torch.tensor(math.nan, dtype=tau.dtype, device=tau.device)
+    tau = torch.where(ok[:, None], tau, nan)
+    lam = torch.where(ok[:, None], lam, torch.full_like(lam, complex(math.nan, math.nan)))
+    s = torch.where(ok[:, None], s, nan)
+    return tau, lam, s, ok
+
+
 def paraming_delays(H: torch.Tensor, num_sources: int, subcarrier_spacing: float,
                     sub_sizes: tuple[int, int, int] | None = None, *, svd: str = "subspace",
-                    oversampling: int = 3, power_iterations: int = 4) -> dict[str, torch.Tensor]:
+                    oversampling: int = 3, power_iterations: int = 4,
+                    chunk_size: int = CHUNK_SIZE) -> dict[str, torch.Tensor]:
     r"""ToAs by the truncated-SVD pencil of PARAMING (seed 001, eqs. 31-35).
 
     Φ = Σ_K^{-1} U_K^H X_2 V_K (K × K), λ_k = eig_k(Φ), τ̂_k = [(-∠λ_k) mod 2π]/(2πΔf) ∈ [0, 1/Δf).
@@ -342,6 +388,8 @@ def paraming_delays(H: torch.Tensor, num_sources: int, subcarrier_spacing: float
         svd: ``"subspace"`` (fast products, block subspace iteration) or ``"full"`` (forms X_1,
             X_2; ``torch.linalg.svd``).
         oversampling, power_iterations: of the subspace iteration.
+        chunk_size: scenes per batched pass (bounds the memory of the Hankel operator, about
+            0.6 MB per scene at the seed's sizes, and keeps it in cache).
 
     Returns:
         dict with ``delays`` ``(..., K)`` seconds (sorted), ``eigenvalues`` ``(..., K)``
@@ -353,37 +401,17 @@ def paraming_delays(H: torch.Tensor, num_sources: int, subcarrier_spacing: float
     check_choice(svd, SVD_METHODS, "svd")
     N, Mr, Mt = H.shape[-3:]
     mr, mt, nn, K = _check_sizes(N, Mr, Mt, sub_sizes, num_sources)
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
     batch = H.shape[:-3]
     with torch.no_grad():
-        Hb, ok = _sanitize(H.reshape(-1, N, Mr, Mt))
-        B = Hb.shape[0]
-        if svd == "full":
-            X = hankel_block_hankel(Hb, (mr, mt, nn)).reshape(B, mt, nn, mr, Mt - mt + 1, N - nn + 1, Mr - mr + 1)
-            X1 = X[..., :-1, :].reshape(B, mt * nn * mr, -1)
-            X2 = X[..., 1:, :].reshape(B, mt * nn * mr, -1)
-            Uf, sf, Vhf = torch.linalg.svd(X1, full_matrices=False)
-            U, s, V = Uf[..., :K], sf[..., :K], Vhf[..., :K, :].mH
-            X2V = X2 @ V
-            smax = sf[..., 0]
-        else:
-            op = HankelOperator(Hb, (mr, mt, nn))
-            U, s, V = truncated_svd(op, K, oversampling, power_iterations)
-            X2V = op.x2(V.reshape(B, *op.col_shape, K)).reshape(B, -1, K)
-            smax = s[..., 0]
-        eps = torch.finfo(s.dtype).eps
-        rank_ok = s[..., -1] > 100 * eps * max(U.shape[-2], V.shape[-2]) * smax
-        ok = ok & rank_ok
-        s_safe = torch.where(rank_ok[:, None], s, torch.ones_like(s))
-        Phi = (U.mH @ X2V) / s_safe[..., :, None].to(U.dtype)
-        lam = torch.linalg.eigvals(Phi)
-        tau = torch.remainder(-torch.angle(lam), 2 * math.pi) / (2 * math.pi * float(subcarrier_spacing))
-        tau, order = tau.sort(-1)
-        lam = lam.gather(-1, order)
-        ok = ok & torch.isfinite(tau).all(-1)
-        nan = torch.tensor(math.nan, dtype=tau.dtype, device=tau.device)
-        tau = torch.where(ok[:, None], tau, nan)
-        lam = torch.where(ok[:, None], lam, torch.full_like(lam, complex(math.nan, math.nan)))
-        s = torch.where(ok[:, None], s, nan)
+        Hb = H.reshape(-1, N, Mr, Mt)
+        parts = [_pencil(Hb[sl], (mr, mt, nn), K, float(subcarrier_spacing), svd, oversampling, power_iterations)
+                 for sl in batch_chunks(Hb.shape[0], chunk_size)]
+        if parts:
+            tau, lam, s, ok = (torch.cat(x) for x in zip(*parts))
+        else:  # an empty batch
+            s = tau = torch.empty(0, K, dtype=real_dtype_of(H), device=H.device)
+            lam, ok = torch.empty(0, K, dtype=H.dtype, device=H.device), torch.empty(0, dtype=torch.bool, device=H.device)
     return {"delays": tau.reshape(*batch, K), "eigenvalues": lam.reshape(*batch, K),
             "singular_values": s.reshape(*batch, K), "valid": ok.reshape(batch)}
 
@@ -489,7 +517,8 @@ def _reference_phase(layout: _ULA, angle: torch.Tensor) -> torch.Tensor:
 
 def paraming(H: torch.Tensor, rx_array, tx_array, num_sources: int, subcarrier_spacing: float,
              sub_sizes: tuple[int, int, int] | None = None, *, phase_fit: str = "rank1",
-             svd: str = "subspace", oversampling: int = 3, power_iterations: int = 4) -> EstimationResult:
+             svd: str = "subspace", oversampling: int = 3, power_iterations: int = 4,
+             chunk_size: int = CHUNK_SIZE) -> EstimationResult:
     r"""PARAMING (seed 001, Algorithm 1): joint AoA, AoD, ToA and gains from bistatic CSI.
 
     Args:
@@ -499,7 +528,8 @@ def paraming(H: torch.Tensor, rx_array, tx_array, num_sources: int, subcarrier_s
         subcarrier_spacing: Δf in Hz.
         sub_sizes: (M_r', M_t', N'), default (⌈M_r/2⌉, ⌈M_t/2⌉, ⌈N/2⌉).
         phase_fit: ``"rank1"`` or ``"direct"`` (:func:`rank_one_phase_fit`).
-        svd, oversampling, power_iterations: the truncated SVD (:func:`paraming_delays`).
+        svd, oversampling, power_iterations, chunk_size: the truncated SVD
+            (:func:`paraming_delays`).
 
     Returns:
         :class:`EstimationResult` with parameters ("aoa", "aod", "delay") (radians, seconds),
@@ -531,7 +561,7 @@ def paraming(H: torch.Tensor, rx_array, tx_array, num_sources: int, subcarrier_s
                          f"{tx.num_elements} elements")
     with torch.no_grad():
         d = paraming_delays(H, num_sources, subcarrier_spacing, sub_sizes, svd=svd, oversampling=oversampling,
-                            power_iterations=power_iterations)
+                            power_iterations=power_iterations, chunk_size=chunk_size)
         G, ok = fit_spatial_signatures(H, d["delays"], subcarrier_spacing)
         ok = ok & d["valid"]
         aoa, aod, gain = rank_one_phase_fit(torch.nan_to_num(G), rx.spacing, tx.spacing, phase_fit)
@@ -598,7 +628,8 @@ def _associate(est: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 def paraming_doppler(H: torch.Tensor, rx_array, tx_array, num_sources: int, subcarrier_spacing: float,
                      subframe_period: float, sub_sizes: tuple[int, int, int] | None = None, *,
                      method: str = "per_subframe", phase_fit: str = "rank1", svd: str = "subspace",
-                     oversampling: int = 3, power_iterations: int = 4) -> EstimationResult:
+                     oversampling: int = 3, power_iterations: int = 4,
+                     chunk_size: int = CHUNK_SIZE) -> EstimationResult:
     r"""PARAMING with Doppler over S sub-frames (seed 001, §III-D).
 
     Per sub-frame s, PARAMING gives (θ, φ, τ, α)_{k,s}; the paths are associated with those of
@@ -625,7 +656,7 @@ def paraming_doppler(H: torch.Tensor, rx_array, tx_array, num_sources: int, subc
     if H.ndim < 4 or H.shape[-4] < 2:
         raise ValueError(f"H must have shape (..., S, N, M_r, M_t) with S ≥ 2 sub-frames, got {tuple(H.shape)}")
     res = paraming(H, rx_array, tx_array, num_sources, subcarrier_spacing, sub_sizes, phase_fit=phase_fit,
-                   svd=svd, oversampling=oversampling, power_iterations=power_iterations)
+                   svd=svd, oversampling=oversampling, power_iterations=power_iterations, chunk_size=chunk_size)
     N, Mr, Mt = H.shape[-3:]
     with torch.no_grad():
         est = res.estimates  # (..., S, K, 3)
@@ -696,7 +727,8 @@ class PARAMING(Estimator):
 
     def __init__(self, rx_array, tx_array, num_sources: int = 1, subcarrier_spacing: float = 960e3,
                  sub_sizes: tuple[int, int, int] | None = None, *, phase_fit: str = "rank1",
-                 svd: str = "subspace", oversampling: int = 3, power_iterations: int = 4):
+                 svd: str = "subspace", oversampling: int = 3, power_iterations: int = 4,
+                 chunk_size: int = CHUNK_SIZE):
         self.rx_array = rx_array
         self.tx_array = tx_array
         self.num_sources = num_sources
@@ -706,11 +738,12 @@ class PARAMING(Estimator):
         self.svd = svd
         self.oversampling = oversampling
         self.power_iterations = power_iterations
+        self.chunk_size = chunk_size
 
     def estimate(self, H: torch.Tensor) -> EstimationResult:
         return paraming(H, self.rx_array, self.tx_array, self.num_sources, self.subcarrier_spacing,
                         self.sub_sizes, phase_fit=self.phase_fit, svd=self.svd, oversampling=self.oversampling,
-                        power_iterations=self.power_iterations)
+                        power_iterations=self.power_iterations, chunk_size=self.chunk_size)
 
     @classmethod
     def example(cls, dtype=torch.complex128, device="cpu", generator=None):
