@@ -460,6 +460,28 @@ def test_root_music_2d_noise_free_exact_and_paired():
     torch.testing.assert_close(est, torch.stack([aoa, aod], -1), rtol=0, atol=1e-9)
 
 
+def test_root_music_2d_shared_aoa_is_paired_by_the_transmit_side():
+    """Two paths with one AoA: the AoA-first order fails (rank-2 receive covariance); the mirror
+    order (AoD first) recovers all three exactly, and "both" keeps it by the null spectrum."""
+    aoa = torch.deg2rad(torch.tensor([12.0, 12.0, -30.0], dtype=torch.float64))
+    aod = torch.deg2rad(torch.tensor([-35.0, 20.0, 5.0], dtype=torch.float64))
+    H = _bistatic_csi(aoa, aod, (0.05, 0.3, 0.6), N=16, Mr=8, Mt=6)
+    truth = torch.stack([aoa, aod], -1)
+
+    def pair_error(est):  # each true (AoA, AoD) pair to its nearest estimated pair
+        return (est[None, :, :] - truth[:, None, :]).abs().amax(-1).amin(-1).max()
+
+    for first in ("both", "aod"):
+        est = root_music_2d(H, 3, first=first)
+        assert bool((est[1:, 0] >= est[:-1, 0]).all())  # rows sorted by AoA
+        assert pair_error(est) < 1e-9
+    assert not pair_error(root_music_2d(H, 3, first="aoa")) < math.radians(1.0)  # NaN (flagged) or mis-paired
+    with pytest.raises(ValueError, match="first"):
+        root_music_2d(H, 3, first="tx")
+    with pytest.raises(ValueError, match="M_t - 1"):
+        root_music_2d(H[..., :3], 3, first="aod")
+
+
 def test_root_music_2d_noisy_batched():
     aoa = torch.deg2rad(torch.tensor([-10.0, 15.0], dtype=torch.float64))
     aod = torch.deg2rad(torch.tensor([20.0, -25.0], dtype=torch.float64))

@@ -453,8 +453,42 @@ def unitary_esprit(R: torch.Tensor, num_sources: int, spacing: float = 0.5, meth
     return _finish(theta, ok)
 
 
+ROOT_MUSIC_2D_FIRST = ("both", "aoa", "aod")
+
+
+def _root_music_pairs(cov: torch.Tensor, Es4: torch.Tensor, K: int, first_spacing: float,
+                      second_spacing: float, first_axis: int) -> torch.Tensor:
+    """(first angles, paired second angles) ``(..., K, 2)``: root-MUSIC on ``cov`` (the first
+    side's covariance), then per found angle the 1-D root-MUSIC of the 2-D null spectrum
+    restricted to it.  ``Es4``: the joint signal subspace ``(..., M_r, M_t, K)``;
+    ``first_axis``: 0 when the first side is the receive one, 1 for the transmit one."""
+    M1 = Es4.shape[-3 + first_axis]
+    first = root_music(cov, K, first_spacing).estimates[..., 0]  # (..., K), ascending
+    pos = ula(M1, spacing=first_spacing).positions.to(device=Es4.device, dtype=Es4.real.dtype)
+    a1 = steering_matrix(pos, torch.nan_to_num(first))  # (..., M1, K)
+    spec = "...rk,...rtj->...ktj" if first_axis == 0 else "...tk,...rtj->...krj"
+    B = torch.einsum(spec, a1.conj(), Es4)  # (..., K, M2, K)
+    C = M1 * torch.eye(B.shape[-2], dtype=Es4.dtype, device=Es4.device) - B @ B.mH
+    second = _select_unit_circle_roots(root_music_roots(C), 1, float(second_spacing))[..., 0]
+    return torch.stack([first, second], dim=-1)
+
+
+def _null_cost(pairs: torch.Tensor, Es4: torch.Tensor, rx_spacing: float, tx_spacing: float) -> torch.Tensor:
+    """Σ_k [1 - ‖E_s^H (a_r(θ_k) ⊗ a_t(φ_k))‖² / (M_r M_t)]: the 2-D MUSIC null spectrum summed
+    over the K pairs ``(..., K, 2)`` (0 for exact pairs, NaN → +inf)."""
+    Mr, Mt = Es4.shape[-3], Es4.shape[-2]
+    rdt = Es4.real.dtype
+    ar = steering_matrix(ula(Mr, spacing=rx_spacing).positions.to(device=Es4.device, dtype=rdt),
+                         torch.nan_to_num(pairs[..., 0]))
+    at = steering_matrix(ula(Mt, spacing=tx_spacing).positions.to(device=Es4.device, dtype=rdt),
+                         torch.nan_to_num(pairs[..., 1]))
+    proj = torch.einsum("...rk,...tk,...rtj->...kj", ar.conj(), at.conj(), Es4).abs().square().sum(-1)
+    cost = (1 - proj / (Mr * Mt)).sum(-1)
+    return torch.where(torch.isfinite(pairs).flatten(-2).all(-1), cost, torch.full_like(cost, math.inf))
+
+
 def root_music_2d(csi: torch.Tensor, num_sources: int, rx_spacing: float = 0.5,
-                  tx_spacing: float = 0.5) -> EstimationResult:
+                  tx_spacing: float = 0.5, *, first: str = "both") -> EstimationResult:
     r"""2-D root-MUSIC for (AoA, AoD) from bistatic MIMO CSI (seed 001 baseline), batched.
 
     Model (seed 001): H_n = Σ_k α_k b_n(τ_k) a_r(θ_k) a_t(φ_k)^T + noise over N subcarriers
@@ -472,14 +506,22 @@ def root_music_2d(csi: torch.Tensor, num_sources: int, rx_spacing: float = 0.5,
        B_k = (a_r(θ̂_k) ⊗ I)^H E_s (M_t × K); its root-MUSIC polynomial is rooted for the
        whole batch and all k at once and the root closest to the circle gives φ̂_k.
 
-    This pairs AoA and AoD automatically.  It needs K distinct AoAs (K ≤ M_r - 1), the
-    receive covariance of rank K (N ≥ K and paths not fully coherent across subcarriers)
-    and K ≤ M_r M_t - 1.
+    This pairs AoA and AoD automatically, but step 1 needs K distinct AoAs: two paths
+    closer than the receive array resolves are both paired with one AoD.  ``first="both"``
+    (the default) therefore also runs the mirror image (AoD first on the transmit covariance
+    R_t = (1 / (N M_r)) Σ_n H_n^T H̄_n, then the AoA per AoD) and keeps, per batch element,
+    the set of K pairs with the smaller 2-D MUSIC null spectrum
+    Σ_k [1 - ‖E_s^H (a_r(θ̂_k) ⊗ a_t(φ̂_k))‖² / (M_r M_t)]; ``"aoa"`` or ``"aod"`` runs one
+    order only.  Either order needs a covariance of rank K on its first side
+    (N ≥ K and paths not fully coherent across subcarriers), K ≤ M_r - 1 and
+    K ≤ M_r M_t - 1; the AoD-first order also needs K ≤ M_t - 1 (otherwise ``"both"`` uses
+    the AoA-first order alone).
 
     Args:
         csi: ``(..., N, M_r, M_t)`` complex (N ≥ 1; N = 1 only for K = 1).
         num_sources: K.
         rx_spacing, tx_spacing: d_r, d_t in wavelengths.
+        first: ``"both"``, ``"aoa"`` or ``"aod"`` (see above).
 
     Returns:
         :class:`EstimationResult`: estimates ``(..., K, 2)`` ("aoa", "aod", radians), rows
@@ -489,21 +531,29 @@ def root_music_2d(csi: torch.Tensor, num_sources: int, rx_spacing: float = 0.5,
     check_finite(csi, "csi")
     check_positive(rx_spacing, "rx_spacing")
     check_positive(tx_spacing, "tx_spacing")
+    check_choice(first, ROOT_MUSIC_2D_FIRST, "first")
     N, Mr, Mt = csi.shape[-3:]
     if Mr < 2 or Mt < 2:
         raise ValueError(f"root_music_2d needs at least 2 receive and 2 transmit elements, got {Mr} × {Mt}")
     K = check_num_sources(num_sources, Mr - 1, f"root_music_2d with M_r = {Mr}")
-    Rr = torch.einsum("...nrt,...nst->...rs", csi, csi.conj()) / (N * Mt)
-    aoa = root_music(Rr, K, rx_spacing).estimates[..., 0]  # (..., K), ascending
+    if first == "aod" and K > Mt - 1:
+        raise ValueError(f"root_music_2d(first='aod') needs num_sources ≤ M_t - 1 = {Mt - 1}, got {K}")
     Y = csi.reshape(*csi.shape[:-2], Mr * Mt)
     R = Y.mT @ Y.conj() / N
     Es, ok = signal_subspace(R, K, return_rank_ok=True)
-    pos_r = ula(Mr, spacing=rx_spacing).positions.to(device=csi.device, dtype=csi.real.dtype)
-    ar = steering_matrix(pos_r, torch.nan_to_num(aoa))  # (..., Mr, K)
-    B = torch.einsum("...rk,...rtj->...ktj", ar.conj(), Es.reshape(*Es.shape[:-2], Mr, Mt, K))
-    C = Mr * torch.eye(Mt, dtype=csi.dtype, device=csi.device) - B @ B.mH  # (..., K, Mt, Mt)
-    aod = _select_unit_circle_roots(root_music_roots(C), 1, float(tx_spacing))[..., 0]
-    out = torch.stack([aoa, aod], dim=-1)
+    Es4 = Es.reshape(*Es.shape[:-2], Mr, Mt, K)
+    candidates = []
+    if first in ("both", "aoa"):
+        Rr = torch.einsum("...nrt,...nst->...rs", csi, csi.conj()) / (N * Mt)
+        candidates.append(_root_music_pairs(Rr, Es4, K, rx_spacing, tx_spacing, 0))
+    if first == "aod" or (first == "both" and K <= Mt - 1):
+        Rt = torch.einsum("...nrt,...nrs->...ts", csi, csi.conj()) / (N * Mr)
+        candidates.append(_root_music_pairs(Rt, Es4, K, tx_spacing, rx_spacing, 1).flip(-1))
+    out = candidates[0]
+    if len(candidates) == 2:
+        better = _null_cost(candidates[1], Es4, rx_spacing, tx_spacing) < _null_cost(out, Es4, rx_spacing, tx_spacing)
+        out = torch.where(better[..., None, None], candidates[1], out)
+    out = out.gather(-2, torch.nan_to_num(out[..., 0], nan=math.inf).argsort(-1)[..., None].expand_as(out))
     good = ok & torch.isfinite(out).flatten(-2).all(-1)
     out = torch.where(good[..., None, None], out, torch.full_like(out, math.nan))
     return EstimationResult(estimates=out, parameters=("aoa", "aod"), count=good.to(torch.int64) * K, valid=good)
@@ -634,6 +684,7 @@ class RootMUSIC2D(Estimator):
     Args:
         rx_array, tx_array: the ideal receive and transmit ULAs (their spacings are used).
         num_sources: K paths.
+        first: which side is rooted first (``"both"``, ``"aoa"``, ``"aod"``; :func:`root_music_2d`).
 
     Input: CSI ``(..., N, M_r, M_t)``; output estimates ``(..., K, 2)`` (``"aoa"``, ``"aod"``).
     """
@@ -642,16 +693,17 @@ class RootMUSIC2D(Estimator):
     input_ndim = 3
     parameters = ("aoa", "aod")
 
-    def __init__(self, rx_array, tx_array, num_sources: int = 1):
+    def __init__(self, rx_array, tx_array, num_sources: int = 1, *, first: str = "both"):
         self.rx_array = rx_array
         self.tx_array = tx_array
         self.num_sources = num_sources
+        self.first = check_choice(first, ROOT_MUSIC_2D_FIRST, "first")
 
     def estimate(self, H: torch.Tensor) -> EstimationResult:
         Mr, Mt = self.rx_array.num_elements, self.tx_array.num_elements
         check_data(H, (None, Mr, Mt), "H", f"(..., N, M_r={Mr}, M_t={Mt})")
         return root_music_2d(H, self.num_sources, ula_spacing_of(self.rx_array, "RootMUSIC2D"),
-                             ula_spacing_of(self.tx_array, "RootMUSIC2D"))
+                             ula_spacing_of(self.tx_array, "RootMUSIC2D"), first=self.first)
 
     @classmethod
     def example(cls, dtype=torch.complex128, device="cpu", generator=None):

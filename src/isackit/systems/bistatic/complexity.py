@@ -142,13 +142,24 @@ def music_smoothed_ops(Mt: int, Mr: int, N: int, K: int, windows=(5, 4, 16), Gr:
     return CMAC * D * D * I + 4.0 * 9.0 * D ** 3 + energy + 4.0 * G + 27.0 * G
 
 
-def root_music_2d_ops(Mt: int, Mr: int, N: int, K: int) -> float:
-    """RootMUSIC-2D: receive and full covariances, two eigendecompositions, polynomial roots."""
+def root_music_2d_ops(Mt: int, Mr: int, N: int, K: int, first: str = "both") -> float:
+    """RootMUSIC-2D: the full covariance and its eigendecomposition, then per rooting order
+    (``first``: "aoa", "aod" or "both", as :func:`~isackit.estimators.root_music_2d`) the
+    first side's covariance, eigendecomposition and polynomial roots, the K restricted
+    polynomials and their roots; "both" adds the null spectrum of the 2 × K candidate pairs."""
     D = Mr * Mt
-    cov = CMAC * (Mr * Mr * N * Mt + D * D * N)
-    eig = 4.0 * 9.0 * (Mr ** 3 + D ** 3)
-    roots = 4.0 * 10.0 * ((2 * Mr - 2) ** 3 + K * (2 * Mt - 2) ** 3)
-    return cov + eig + roots + CMAC * K * (D * Mt * K + Mt * Mt * K)
+
+    def order(m1: int, m2: int) -> float:  # first side m1 elements, second side m2
+        cov = CMAC * m1 * m1 * N * m2
+        roots = 4.0 * 10.0 * ((2 * m1 - 2) ** 3 + K * (2 * m2 - 2) ** 3)
+        return cov + 4.0 * 9.0 * m1 ** 3 + roots + CMAC * K * (D * m2 * K + m2 * m2 * K)
+
+    full = CMAC * D * D * N + 4.0 * 9.0 * D ** 3
+    if first == "aoa":
+        return full + order(Mr, Mt)
+    if first == "aod":
+        return full + order(Mt, Mr)
+    return full + order(Mr, Mt) + order(Mt, Mr) + 2 * CMAC * K * (D * K + D)
 
 
 def c2vnn_ops(Mt: int, Mr: int, N: int, K: int, window: int = 7, config: C2VNNConfig | None = None) -> float:
