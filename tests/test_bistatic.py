@@ -312,3 +312,16 @@ def test_experiment_points_and_tiny_units(tmp_path):
     par = by[("PARAMING", "aoa_mse_rad2")]
     assert par.total / par.count < 20 * crb  # PARAMING near the bound at 10 dB
     assert ("RootMUSIC-2D", "aod_mse_rad2") in by and ("RootMUSIC-2D", "delay_mse_tres2") not in by
+
+
+def test_root_music_2d_operation_count_per_order():
+    """The count of each rooting order is the mirror image of the other; "both" is the two
+    orders plus the null spectrum of the 2K candidate pairs; a bad order is a one-line error."""
+    from isackit.systems.bistatic.complexity import CMAC, root_music_2d_ops
+    Mt, Mr, N, K = 8, 10, 64, 3
+    full = CMAC * (Mr * Mt) ** 2 * N + 36.0 * (Mr * Mt) ** 3
+    a, d, both = (root_music_2d_ops(Mt, Mr, N, K, f) for f in ("aoa", "aod", "both"))
+    assert math.isclose(both, a + d - full + 2 * CMAC * K * (Mr * Mt * K + Mr * Mt), rel_tol=1e-12)
+    assert math.isclose(root_music_2d_ops(Mr, Mt, N, K, "aoa"), d, rel_tol=1e-12)  # swapped arrays
+    with pytest.raises(ValueError, match="first"):
+        root_music_2d_ops(Mt, Mr, N, K, "rx")

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import math
 
+from ..._checks import check_choice
+from ...estimators.subspace import ROOT_MUSIC_2D_FIRST
 from ...learning.c2vnn import C2VNNConfig, forward_multiplications
 
 __all__ = ["bartlett_separable_ops", "c2vnn_ops", "dml_ap_ops", "dml_ops", "mle_ops", "music_ops",
@@ -147,6 +149,7 @@ def root_music_2d_ops(Mt: int, Mr: int, N: int, K: int, first: str = "both") -> 
     (``first``: "aoa", "aod" or "both", as :func:`~isackit.estimators.root_music_2d`) the
     first side's covariance, eigendecomposition and polynomial roots, the K restricted
     polynomials and their roots; "both" adds the null spectrum of the 2 × K candidate pairs."""
+    check_choice(first, ROOT_MUSIC_2D_FIRST, "first")
     D = Mr * Mt
 
     def order(m1: int, m2: int) -> float:  # first side m1 elements, second side m2
